@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Set up anyhand-hf on a fresh machine: a virtual environment in .venv with the CPU torch
+# wheel, the package and its extras, and (Debian/Ubuntu without an NVIDIA driver) Mesa's
+# lavapipe Vulkan driver so SAPIEN can render on the CPU. Idempotent: a second run is quick.
+#   EXTRAS=dev,render bash setup.sh     # choose extras (default: all that the tests use)
+set -euo pipefail
+cd "$(dirname "$0")"
+EXTRAS="${EXTRAS:-dev}"
+VENV="${VENV:-.venv}"
+PY="${PYTHON:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
+
+# torch first and pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
+"$VENV/bin/python" -c 'import torch' 2>/dev/null || pip install "torch==2.13.0"
+pip install -e ".[${EXTRAS}]"
+
+if [[ ",$EXTRAS," == *",render,"* ]]; then
+  bash scripts/install_vulkan.sh
+fi
+echo "anyhand-hf ready in $VENV (extras: $EXTRAS)"
