@@ -2,7 +2,8 @@
 # Set up anyhand-hf on a fresh machine: a virtual environment in .venv with the CPU torch
 # wheel, the package and its extras, and (Debian/Ubuntu without an NVIDIA driver) Mesa's
 # lavapipe Vulkan driver so SAPIEN can render on the CPU. Idempotent: a second run is quick.
-#   EXTRAS=dev,render bash setup.sh     # choose extras (default: all that the tests use)
+#   EXTRAS=render,train bash setup.sh   # choose extras (default: dev = everything the tests use)
+#   ANYHAND_SKIP_VULKAN=1 bash setup.sh # skip the Vulkan driver step (no root, or done by hand)
 set -euo pipefail
 cd "$(dirname "$0")"
 EXTRAS="${EXTRAS:-dev}"
@@ -18,7 +19,8 @@ pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 "$VENV/bin/python" -c 'import torch' 2>/dev/null || pip install "torch==2.13.0"
 pip install -e ".[${EXTRAS}]"
 
-if [[ ",$EXTRAS," == *",render,"* ]]; then
+# SAPIEN renders through Vulkan: lavapipe on the CPU unless an NVIDIA driver is present.
+if [ "${ANYHAND_SKIP_VULKAN:-0}" != 1 ]; then
   bash scripts/install_vulkan.sh
 fi
 echo "anyhand-hf ready in $VENV (extras: $EXTRAS)"
