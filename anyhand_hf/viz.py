@@ -22,6 +22,8 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .color import linear_to_srgb, srgb_to_linear
+
 ImageLike = np.ndarray | Image.Image
 
 # OpenPose/FreiHAND 21-keypoint hand: wrist, then thumb, index, middle, ring, pinky, each
@@ -256,14 +258,6 @@ def _colors01(color: Sequence[float] | np.ndarray) -> np.ndarray:
     return c.astype(np.float64) / 255.0 if np.issubdtype(c.dtype, np.integer) else c.astype(np.float64)
 
 
-def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    return np.power(np.clip(c, 0.0, 1.0), 2.2)
-
-
-def _linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    return np.power(np.clip(c, 0.0, 1.0), 1.0 / 2.2)
-
-
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise dot products of (N, 3) arrays (einsum: numpy's small-axis sums are slow)."""
     return np.einsum("ij,ij->i", a, b)
@@ -345,7 +339,7 @@ def render_mesh(
     diffuse = np.clip(normal @ light, 0.0, None)
     spec = np.clip(_dot(normal, _normalized(light + view)), 0.0, None) ** np.float32(shininess)
 
-    albedo = _srgb_to_linear(_colors01(color)).astype(np.float32)
+    albedo = srgb_to_linear(_colors01(color)).astype(np.float32)
     if albedo.ndim == 2:  # per-vertex colours, interpolated like the normals
         albedo = _interpolate(bary, corners, albedo)
     shaded = albedo * (ambient + (1.0 - ambient) * diffuse)[:, None] + (specular * spec)[:, None]
@@ -366,8 +360,8 @@ def render_mesh(
     hit = np.nonzero(cover)[0]
     flat = out.reshape(-1, 3)
     alpha = cover[hit, None]
-    bg_lin = _srgb_to_linear(flat[hit] / 255.0)
-    flat[hit] = np.round(_linear_to_srgb(premult[hit] + (1.0 - alpha) * bg_lin) * 255.0).astype(np.uint8)
+    bg_lin = srgb_to_linear(flat[hit] / 255.0)
+    flat[hit] = np.round(linear_to_srgb(premult[hit] + (1.0 - alpha) * bg_lin) * 255.0).astype(np.uint8)
     return out
 
 

@@ -11,7 +11,7 @@ in by implementing `PosePrior.sample`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 

@@ -13,7 +13,6 @@ Frames, units and colour conventions are those of `anyhand_hf.scene.spec`.
 
 from __future__ import annotations
 
-import colorsys
 import copy
 import zlib
 from collections.abc import Iterable
@@ -22,6 +21,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from ..assets.skin import skin_albedo
+from ..color import hsv_linear
 from ..hand import HandModel
 from ..hand.priors import AnatomicalPosePrior, BoundedNormalShapePrior, EmpiricalShapePrior
 from .spec import (
@@ -273,24 +274,6 @@ def well_framed(config: SceneConfig, view: CameraView, vertices: np.ndarray, key
 # Colour
 
 
-def srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    c = np.asarray(c, dtype=float)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    c = np.clip(np.asarray(c, dtype=float), 0.0, 1.0)
-    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
-
-
-def hsv_linear(h: float, s: float, v: float) -> np.ndarray:
-    """Linear RGB of an sRGB colour given in HSV (hue in [0, 1))."""
-    return srgb_to_linear(colorsys.hsv_to_rgb(h, s, v))
-
-
-def hex_linear(hex_rgb: str) -> np.ndarray:
-    return srgb_to_linear(np.array([int(hex_rgb[i:i + 2], 16) for i in (0, 2, 4)]) / 255.0)
-
 
 def black_body_rgb(kelvin: float) -> np.ndarray:
     """Linear sRGB colour (max channel 1) of a black body, from the Planckian locus in CIE xy
@@ -372,22 +355,6 @@ def sample_light_color(config: SceneConfig, rng: np.random.Generator) -> np.ndar
     return black_body_rgb(rng.uniform(*config.color_temperature_k))
 
 
-@lru_cache(maxsize=4)
-def anchor_colours(anchors: tuple[str, ...]) -> np.ndarray:
-    return np.stack([hex_linear(a) for a in anchors])
-
-
-def skin_albedo(anchors: tuple[str, ...], tone: float, hue_shift_deg: float, saturation_scale: float) -> np.ndarray:
-    """Linear-RGB skin colour: tone in [0, 1] interpolates the anchors (linear RGB), then the
-    hue is shifted and the saturation scaled in sRGB HSV."""
-    colours = anchor_colours(anchors)
-    pos = tone * (len(anchors) - 1)
-    lo = min(int(pos), len(anchors) - 2)
-    base = colours[lo] + (pos - lo) * (colours[lo + 1] - colours[lo])
-    h, s, v = colorsys.rgb_to_hsv(*linear_to_srgb(base))
-    return hsv_linear((h + hue_shift_deg / 360.0) % 1.0, min(s * saturation_scale, 1.0), v)
-
-
 def sample_appearance(config: SceneConfig, rng: np.random.Generator) -> AppearanceSpec:
     tone = float(rng.uniform(*config.skin_tone))
     hue = float(rng.uniform(*config.skin_hue_shift_deg))
@@ -399,6 +366,6 @@ def sample_appearance(config: SceneConfig, rng: np.random.Generator) -> Appearan
     sleeve_color = (hsv_linear(rng.uniform(), rng.uniform(*config.sleeve_saturation),
                                rng.uniform(*config.sleeve_value)).tolist() if sleeved else None)
     return AppearanceSpec(skin_tone=tone, hue_shift_deg=hue, saturation_scale=saturation,
-                          albedo=skin_albedo(config.skin_tone_anchors, tone, hue, saturation).tolist(),
+                          albedo=skin_albedo(tone, hue, saturation, anchors=config.skin_tone_anchors).tolist(),
                           texture_source=texture_source, texture_seed=draw_seed(rng), forearm=forearm,
                           sleeve_color=sleeve_color, sleeve_pattern_seed=draw_seed(rng) if sleeved else None)
