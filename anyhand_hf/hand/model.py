@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from .io import load_hand_arrays, mirror_hand_arrays
 from .lbs import axis_angle_to_matrix, rigid_transforms, skin, tree_levels
+from .open_hand import boundary_loops
 from .skeleton import MANO_TIP_VERTEX_IDS, OPENPOSE_FROM_MANO
 
 OPEN_HAND_ASSET = "open_hand_right.npz"
@@ -82,6 +83,9 @@ class HandModel(nn.Module):
                 raise ValueError("use_pca=True needs 'hands_components' in the hand model file")
             buffer("hand_components", arrays["hands_components"][:num_pca_comps])
         self.uv = {k: arrays[k] for k in ("vt", "ft") if k in arrays}
+        # The open boundary where a forearm attaches: stored in the open hand, found otherwise.
+        self.wrist_ring = (np.asarray(arrays["wrist_ring"], dtype=np.int64) if "wrist_ring" in arrays
+                           else max(boundary_loops(arrays["f"].astype(np.int64)), key=len, default=None))
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
