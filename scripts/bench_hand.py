@@ -8,9 +8,11 @@ ratio is meaningful even on a loaded machine. Prints JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,7 +46,8 @@ def main() -> None:
     ours = HandModel.from_file(args.file, is_right=True)
     with tempfile.TemporaryDirectory() as folder:
         np.savez(Path(folder) / "MANO_RIGHT.npz", **load_hand_arrays(args.file))
-        ref = smplx.MANO(folder, is_rhand=True, use_pca=False, flat_hand_mean=True, ext="npz")
+        with contextlib.redirect_stdout(sys.stderr):  # smplx prints a warning; stdout stays JSON
+            ref = smplx.MANO(folder, is_rhand=True, use_pca=False, flat_hand_mean=True, ext="npz")
 
     results = []
     for batch in args.batches:

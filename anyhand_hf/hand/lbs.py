@@ -38,8 +38,8 @@ def rigid_transforms(rot_mats: Tensor, joints: Tensor, parents: list[int],
     """Pose the skeleton.
 
     rot_mats (B,J,3,3) local rotations, joints (B,J,3) rest joints.
-    Returns world rotations (B,J,3,3), posed joints (B,J,3), and the translation of each
-    joint's skinning transform (B,J,3) such that a rest point x moves to R_j x + t_j.
+    Returns world rotations (B,J,3,3), posed joints (B,J,3), and each joint's skinning
+    transform (B,J,12), the rows of [R_j | t_j] such that a rest point x moves to R_j x + t_j.
     """
     parent_idx = torch.as_tensor(parents[1:])
     offsets = torch.cat([joints[:, :1], joints[:, 1:] - joints[:, parent_idx]], dim=1)
@@ -57,17 +57,18 @@ def rigid_transforms(rot_mats: Tensor, joints: Tensor, parents: list[int],
     rot = torch.stack(world_rot, dim=1)
     pos = torch.stack(world_pos, dim=1)
     skin_t = pos - (rot @ joints[..., None])[..., 0]
-    return rot, pos, skin_t
+    return rot, pos, torch.cat([rot, skin_t[..., None]], dim=-1).flatten(2)
 
 
-def skin(vertices: Tensor, weights: Tensor, rot: Tensor, skin_t: Tensor) -> Tensor:
-    """Blend per-joint transforms with skinning weights (V,J) and apply them to (B,V,3).
+def skin(vertices: Tensor, weights: Tensor, transforms: Tensor) -> Tensor:
+    """Blend per-joint 3x4 transforms (B,J,12) with skinning weights (V,J); apply to (B,V,3).
 
     The blend is one (B*12, J) x (J, V) product laid out vertex-last, so applying the 3x4
     transforms is a few long elementwise ops instead of B*V tiny matrix products.
     """
-    b, j, n_verts = rot.shape[0], rot.shape[1], vertices.shape[1]
-    transforms = torch.cat([rot, skin_t[..., None]], dim=-1)  # (B,J,3,4)
-    blended = (transforms.reshape(b, j, 12).transpose(1, 2).reshape(b * 12, j) @ weights.T).view(b, 3, 4, n_verts)
-    homogeneous = torch.cat([vertices.transpose(1, 2), vertices.new_ones(b, 1, n_verts)], dim=1)  # (B,4,V)
-    return (blended * homogeneous[:, None]).sum(2).transpose(1, 2)
+    b, j, n_verts = transforms.shape[0], transforms.shape[1], vertices.shape[1]
+    blended = (transforms.transpose(1, 2).reshape(b * 12, j) @ weights.T).view(b, 3, 4, n_verts)
+    coords = vertices.transpose(1, 2)  # (B,3,V)
+    out = blended[:, :, 3] + blended[:, :, 0] * coords[:, None, 0]
+    out = out + blended[:, :, 1] * coords[:, None, 1]
+    return (out + blended[:, :, 2] * coords[:, None, 2]).transpose(1, 2)

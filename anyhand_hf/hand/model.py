@@ -127,26 +127,22 @@ class HandModel(nn.Module):
         if betas is None:
             betas = self.v_template.new_zeros(batch, self.num_betas)
         self._check(betas, (batch, self.num_betas), "betas")
-        # Large batches run in cache-sized chunks: skinning is memory-bound, and a chunk's
-        # intermediates (~64 x V x 12 floats) stay in cache; at batch 1024 this halves the time.
-        chunks = [self._pose(rot_mats[i:i + CHUNK], betas[i:i + CHUNK]) for i in range(0, batch, CHUNK)]
-        vertices, joints = (torch.cat(parts) if len(chunks) > 1 else parts[0] for parts in zip(*chunks))
+        eye = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
+        feature = torch.cat([betas, (rot_mats[:, 1:] - eye).flatten(1)], dim=1)
+        joints_rest = self.joint_template + torch.einsum("jcs,bs->bjc", self.joint_shapedirs, betas)
+        _, joints, transforms = rigid_transforms(rot_mats, joints_rest, self.parents, self._levels)
+        # Blend shapes and skinning are memory-bound: large batches run them in cache-sized
+        # chunks (~64 x V x 12 floats stay in cache); at batch 1024 this halves their time.
+        vertices = torch.cat([
+            skin(self.v_template + (feature[i:i + CHUNK] @ self.blend_dirs).view(-1, self.num_vertices, 3),
+                 self.lbs_weights, transforms[i:i + CHUNK])
+            for i in range(0, batch, CHUNK)])
         if transl is not None:
             self._check(transl, (batch, 3), "transl")
             vertices, joints = vertices + transl[:, None], joints + transl[:, None]
         tips = vertices[:, self.tip_vertex_ids]
         keypoints = torch.cat([joints, tips], dim=1)[:, self.openpose_index]
         return HandOutput(vertices=vertices, joints=joints, keypoints=keypoints, rotations=rot_mats)
-
-    def _pose(self, rot_mats: Tensor, betas: Tensor) -> tuple[Tensor, Tensor]:
-        """Blend shapes, joint regression, kinematic chain and skinning for (b,16,3,3), (b,S)."""
-        b = rot_mats.shape[0]
-        eye = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
-        feature = torch.cat([betas, (rot_mats[:, 1:] - eye).flatten(1)], dim=1)
-        v_posed = self.v_template + (feature @ self.blend_dirs).view(b, -1, 3)
-        joints_rest = self.joint_template + torch.einsum("jcs,bs->bjc", self.joint_shapedirs, betas)
-        rot, joints, skin_t = rigid_transforms(rot_mats, joints_rest, self.parents, self._levels)
-        return skin(v_posed, self.lbs_weights, rot, skin_t), joints
 
     def _hand_rotations(self, hand_pose: Tensor | None, batch: int) -> Tensor:
         n = self.num_joints - 1
