@@ -14,7 +14,8 @@ from anyhand_hf.assets import (AssetFolder, AssetFolderError, HDRReadError, Skin
                                procedural_envmap, read_hdr_image, rotate_yaw, skin_albedo, skin_texture,
                                sleeve_texture, texture_folder, texture_lookup, write_exr, write_hdr)
 from anyhand_hf.assets.forearm import RING_BLEND_M, STYLES
-from anyhand_hf.assets.skin import HandSurface, vertex_normals
+from anyhand_hf.assets.skin import HandSurface
+from anyhand_hf.viz import vertex_normals
 from anyhand_hf.color import srgb_to_linear
 from anyhand_hf.hand import HandModel
 from anyhand_hf.hand.lbs import axis_angle_to_matrix

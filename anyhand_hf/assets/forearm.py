@@ -33,7 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..color import linear_to_srgb, srgb_to_linear, to_srgb8
-from .skin import SkinFields, SkinParams, bake_atlas, skin_shade, vertex_normals
+from ..viz import vertex_normals
+from .skin import SkinFields, SkinParams, bake_atlas, skin_shade
 
 __all__ = ["ForearmMesh", "ForearmParams", "clothing_texture", "forearm_mesh", "forearm_skin_texture",
            "pose_forearm", "sleeve_texture", "STYLES"]

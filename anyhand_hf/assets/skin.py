@@ -32,6 +32,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..color import linear_to_srgb, srgb_to_linear, to_srgb8
+from ..viz import vertex_normals
 
 __all__ = [
     "AtlasBake", "HandSurface", "SkinParams", "SkinFields", "bake_atlas", "skin_albedo", "skin_shade",
@@ -210,15 +211,6 @@ def texture_lookup(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
 
     return ((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1))
             + fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1)))
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Unit area-weighted vertex normals (right-hand-rule face normals)."""
-    v = np.asarray(vertices, dtype=np.float64)
-    f = np.asarray(faces, dtype=np.int64)
-    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
-    n = np.stack([np.bincount(f.ravel(), np.repeat(fn[:, k], 3), len(v)) for k in range(3)], 1)
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
 
 
 # ---------------------------------------------------------------------------------------------

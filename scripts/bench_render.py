@@ -1,0 +1,215 @@
+#!/usr/bin/env python
+"""Benchmark bare SAPIEN rendering of the open-hand mesh (textured), printing JSON.
+
+Every timed frame is a scene change (the hand's vertices move a little, as each dataset
+sample does), so the numbers include the per-sample cost of swapping meshes. Reported per
+configuration: images/s after warm-up and the first frame's seconds. Also reported: the
+process's first-frame cost per mode (shader compilation) and whether Mesa's shader cache
+was already warm. On a shared machine, compare numbers only within one run.
+
+    python scripts/bench_render.py --sizes 256 512 --repeats 5
+    python scripts/bench_render.py --quick          # 128² only, 2 repeats
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from anyhand_hf.render import Camera, Light, MeshPart, RenderSettings  # noqa: E402
+from anyhand_hf.render.sapien_renderer import SapienRenderer, _cache_marker, configure_vulkan, warm_shader_cache  # noqa: E402
+
+
+def hand_mesh():
+    """(vertices, faces, uv) of the open hand (flat pose), or an icosphere stand-in."""
+    try:
+        from anyhand_hf.hand import HandModel
+
+        hand = HandModel.open()
+        out = hand()
+        v = out.vertices[0].detach().cpu().numpy().astype(np.float64)
+        f = hand.faces.cpu().numpy() if hasattr(hand.faces, "cpu") else np.asarray(hand.faces)
+        uv = {"vt": np.asarray(hand.uv["vt"]), "ft": np.asarray(hand.uv["ft"])} if hand.uv else None
+        return v - v.mean(0), np.asarray(f, np.int64), uv, "open_hand"
+    except Exception as e:  # pragma: no cover - asset missing
+        import trimesh
+
+        print(f"open hand unavailable ({e}); using an icosphere", file=sys.stderr)
+        m = trimesh.creation.icosphere(subdivisions=3, radius=0.08)
+        vt = (m.vertices[:, :2] / 0.16 + 0.5).clip(0, 1)
+        return m.vertices, np.asarray(m.faces), {"vt": vt, "ft": np.asarray(m.faces)}, "icosphere"
+
+
+def skin_texture(size=256, seed=0):
+    rng = np.random.default_rng(seed)
+    base = np.array([200, 150, 125], float)
+    noise = rng.normal(size=(size // 8, size // 8, 1))
+    noise = np.kron(noise, np.ones((8, 8, 1)))
+    tex = base + 12 * noise + rng.normal(scale=4, size=(size, size, 3))
+    return np.clip(tex, 0, 255).astype(np.uint8)
+
+
+def scene(size: int, v, f, uv, tex, rng):
+    jitter = v + rng.normal(scale=0.005, size=3)  # a new mesh (moved) every frame
+    parts = [MeshPart("hand", jitter, f, label=1, texture=tex, uv=uv, roughness=0.6, specular=0.3)]
+    cam = Camera.look_at([0.0, -0.55, 0.25], [0.0, 0.0, 0.0], np.deg2rad(35), size, size)
+    lights = [Light("point", position=(0.4, -0.5, 0.6), color=(1.5, 1.4, 1.3), shadow=True),
+              Light("directional", direction=(-0.3, 0.5, -1.0), color=(0.6, 0.6, 0.7))]
+    return parts, cam, lights
+
+
+def run_config(renderer, size, repeats, warmup, mesh, tex, seed=0):
+    v, f, uv = mesh
+    rng = np.random.default_rng(seed)
+    first = None
+    for i in range(warmup):
+        t = time.perf_counter()
+        res = renderer.render(*scene(size, v, f, uv, tex, rng), ambient=(0.15, 0.15, 0.15))
+        if i == 0:
+            first = time.perf_counter() - t
+    t = time.perf_counter()
+    timings = []
+    for _ in range(repeats):
+        res = renderer.render(*scene(size, v, f, uv, tex, rng), ambient=(0.15, 0.15, 0.15))
+        timings.append(res.timings)
+    dt = time.perf_counter() - t
+    out = {"images_per_s": round(repeats / dt, 3), "s_per_image": round(dt / repeats, 4),
+           "first_frame_s": round(first, 3) if first is not None else None,
+           "hand_pixel_fraction": round(float((res.labels > 0).mean()), 4)}
+    for k in ("setup", "raster", "rt", "denoise"):
+        vals = [tm[k] for tm in timings if k in tm]
+        if vals:
+            out[f"mean_{k}_s"] = round(float(np.mean(vals)), 4)
+    return out, res
+
+
+def child(args) -> dict:
+    """One configuration in this process (a fresh worker): init, first frame, then timed
+    scene changes. Keeps warmup + repeats <= the warmed number of rt scene changes."""
+    t0 = time.perf_counter()
+    v, f, uv, mesh_name = hand_mesh()
+    tex = skin_texture()
+    mode, size, spp, dn = args.child_mode, args.child_size, args.child_spp, args.child_denoiser
+    r = SapienRenderer(RenderSettings(mode=mode, spp=spp, denoiser=dn))
+    init = time.perf_counter() - t0
+    out, res = run_config(r, size, args.repeats, args.warmup, (v, f, uv), tex)
+    entry = {"mode": mode, "size": size, "spp": spp if mode == "rt" else None,
+             "denoiser": dn if mode == "rt" else None, "process_init_s": round(init, 3), **out,
+             "mesh": mesh_name}
+    if args.save_preview:
+        from PIL import Image
+
+        from anyhand_hf import viz
+
+        lab = np.zeros_like(res.rgb)
+        for k, c in viz.LABEL_COLORS.items():
+            lab[res.labels == k] = c
+        Image.fromarray(np.concatenate([res.rgb, viz.colorize_depth(res.depth), lab], axis=1)).save(args.save_preview)
+        entry["preview"] = args.save_preview
+    r.close()
+    return entry
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    ap.add_argument("--spp", type=int, nargs="+", default=[4, 16])
+    ap.add_argument("--repeats", type=int, default=4)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--modes", nargs="+", default=["raster", "rt"])
+    ap.add_argument("--no-denoise", action="store_true")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--cold-cache-probe", action="store_true",
+                    help="also time 2 rt scene changes with an empty Mesa shader cache (minutes on lavapipe)")
+    ap.add_argument("--save-preview", default=None, help="PNG: rt colour | depth | labels of the largest rt config")
+    ap.add_argument("--child-mode", help=argparse.SUPPRESS)
+    ap.add_argument("--child-size", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--child-spp", type=int, default=4, help=argparse.SUPPRESS)
+    ap.add_argument("--child-denoiser", default="none", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    configure_vulkan()
+    if args.child_mode:
+        print("RESULT " + json.dumps(child(args)), flush=True)
+        return
+    if args.quick:
+        args.sizes, args.repeats, args.spp = [128], 2, [4]
+    import subprocess
+    import tempfile
+
+    try:
+        import pyoidn  # noqa: F401
+
+        have_oidn = True
+    except ImportError:
+        have_oidn = False
+    v, f, _, mesh_name = hand_mesh()
+    report = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "load_avg_start": [round(x, 2) for x in os.getloadavg()],
+                    "vk_icd": os.environ.get("VK_ICD_FILENAMES"),
+                    "note": "shared machine, other jobs running: compare within this run only"},
+        "mesh": {"name": mesh_name, "vertices": int(len(v)), "faces": int(len(f))},
+        "method": "each config in a fresh worker process (as a recycled builder worker); every "
+                  "timed frame is a scene change (new hand mesh); images/s excludes process start",
+        "results": [],
+    }
+    try:
+        from importlib.metadata import version
+
+        report["machine"]["sapien"] = version("sapien")
+    except Exception:
+        pass
+    if "rt" in args.modes:
+        n = args.warmup + args.repeats
+        had = _cache_marker().with_name(_cache_marker().name + "_parts4").exists()
+        w = warm_shader_cache(n_changes=max(n, 8))
+        report["rt_shader_cache"] = {"marker_present_before": had, "changes_warmed": max(n, 8),
+                                     "warm_subprocess_s": None if w is None else round(w, 1)}
+    script = os.path.abspath(__file__)
+    configs = []
+    for mode in args.modes:
+        for size in args.sizes:
+            if mode == "raster":
+                configs.append(("raster", size, 1, "none"))
+                continue
+            for spp in args.spp:
+                for dn in (["none", "oidn"] if have_oidn and not args.no_denoise else ["none"]):
+                    configs.append(("rt", size, spp, dn))
+    preview_cfg = next((c for c in reversed(configs) if c[0] == "rt"), None)
+    for cfg in configs:
+        cmd = [sys.executable, script, "--child-mode", cfg[0], "--child-size", str(cfg[1]),
+               "--child-spp", str(cfg[2]), "--child-denoiser", cfg[3],
+               "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
+        if args.save_preview and cfg == preview_cfg:
+            cmd += ["--save-preview", args.save_preview]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+        entry = json.loads(line[-1][7:]) if line else {"config": cfg, "error": proc.stderr[-1500:]}
+        report["results"].append(entry)
+        print(json.dumps(entry), file=sys.stderr, flush=True)
+    if args.cold_cache_probe:
+        with tempfile.TemporaryDirectory() as d:
+            env = dict(os.environ, MESA_SHADER_CACHE_DIR=d, ANYHAND_RT_WARM_CHANGES="0")
+            code = ("import sys, time, json; sys.path.insert(0, %r); "
+                    "from bench_render import *; from anyhand_hf.render.sapien_renderer import SapienRenderer;"
+                    "v,f,uv,_=hand_mesh(); tex=skin_texture(); r=SapienRenderer(RenderSettings(mode='rt', spp=4), warm=False);"
+                    "rng=np.random.default_rng(0); ts=[]\n"
+                    "for i in range(2):\n t=time.perf_counter(); r.render(*scene(128, v, f, uv, tex, rng)); ts.append(round(time.perf_counter()-t, 2))\n"
+                    "print('RESULT '+json.dumps(ts))") % os.path.dirname(script)
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            report["rt_cold_cache_scene_change_s_128px_4spp"] = json.loads(line[-1][7:]) if line else proc.stderr[-800:]
+    report["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
