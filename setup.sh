@@ -18,6 +18,9 @@ pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 # torch first and pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
 "$VENV/bin/python" -c 'import torch' 2>/dev/null || pip install "torch==2.13.0"
 pip install -e ".[${EXTRAS}]"
+if [[ ",$EXTRAS," == *,render,* || ",$EXTRAS," == *,dev,* ]]; then
+  pip install --no-deps "sapien==3.0.3"  # see pyproject.toml's render extra for why --no-deps
+fi
 
 # SAPIEN renders through Vulkan: lavapipe on the CPU unless an NVIDIA driver is present.
 if [ "${ANYHAND_SKIP_VULKAN:-0}" != 1 ]; then
