@@ -1,0 +1,174 @@
+"""One AnyHand sample end to end: `SceneSpec` → posed, textured hand and forearm → SAPIEN
+render of each view → background composite and depth fusion → labelled rows.
+
+Labels live in each view's camera frame (OpenCV, metres): `global_orient` and `hand_transl`
+are such that `HandModel(global_orient, hand_pose, betas, hand_transl)` gives `vertices_3d`
+and `joints_3d` directly, so a model regresses camera-frame MANO without knowing the world.
+`R`, `t` are the world→camera extrinsics (the world is the hand-centred scene frame).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .assets import crop, indoor_background, procedural_envmap, rotate_yaw, skin_texture
+from .assets.forearm import forearm_mesh, forearm_skin_texture, pose_forearm, sleeve_texture
+from .depth import DepthEstimator, PlaneDepthEstimator, fuse_depth
+from .hand import HandModel
+from .hand.lbs import axis_angle_to_matrix
+from .render import Camera, Light, MeshPart, RenderResult
+from .render.types import LABEL_FOREARM, LABEL_HAND
+from .scene import SceneSpec
+
+SKIN_ROUGHNESS, CLOTH_ROUGHNESS = 0.55, 0.9
+
+
+@dataclass
+class PosedHand:
+    vertices: np.ndarray  # (V,3) world
+    joints: np.ndarray  # (16,3) world
+    keypoints: np.ndarray  # (21,3) world, OpenPose order
+    wrist_rest: np.ndarray  # (3,) joint 0 of the shaped hand at zero pose (MANO's root pivot)
+
+
+def pose_hand(spec: SceneSpec, hand: HandModel) -> tuple[PosedHand, np.ndarray]:
+    """The scene's posed hand in the world frame, and its shaped rest vertices."""
+    f64 = lambda x: torch.as_tensor(np.asarray(x, dtype=np.float64)[None])  # noqa: E731
+    hand64 = hand.double()
+    with torch.no_grad():
+        rest = hand64(betas=f64(spec.betas))
+        out = hand64(global_orient=f64(spec.global_orient), hand_pose=f64(spec.hand_pose),
+                     betas=f64(spec.betas), transl=f64(spec.transl))
+    hand.float()
+    posed = PosedHand(out.vertices[0].numpy(), out.joints[0].numpy(), out.keypoints[0].numpy(),
+                      rest.joints[0, 0].numpy())
+    return posed, rest.vertices[0].numpy()
+
+
+def mesh_parts(spec: SceneSpec, hand: HandModel, posed: PosedHand, rest_vertices: np.ndarray,
+               texture_size: int = 512) -> list[MeshPart]:
+    """Hand (label 1), forearm skin and sleeve (label 2), textured, in the world frame."""
+    app = spec.appearance
+    hand_part = MeshPart("hand", posed.vertices, hand.faces.numpy(), label=LABEL_HAND,
+                         texture=skin_texture(app, size=texture_size), uv=hand.uv, roughness=SKIN_ROUGHNESS)
+    ring = hand.wrist_ring
+    forearm = forearm_mesh(rest_vertices, ring, style=app.forearm, seed=app.texture_seed % 2**32)
+    rotation = axis_angle_to_matrix(torch.as_tensor(spec.global_orient, dtype=torch.float64)).numpy()
+    root = posed.joints[0]
+    forearm_vertices = pose_forearm(forearm, rotation, root, posed.wrist_rest, posed.vertices[ring])
+    parts = [hand_part]
+    verts, faces, uv = forearm.part("skin", forearm_vertices)
+    parts.append(MeshPart("forearm", verts, faces, label=LABEL_FOREARM, uv=uv, roughness=SKIN_ROUGHNESS,
+                          texture=forearm_skin_texture(forearm, app, size=texture_size)))
+    if app.forearm != "bare":
+        verts, faces, uv = forearm.part("sleeve", forearm_vertices)
+        parts.append(MeshPart("sleeve", verts, faces, label=LABEL_FOREARM, uv=uv, roughness=CLOTH_ROUGHNESS,
+                              texture=sleeve_texture(forearm, app.sleeve_color, app.sleeve_pattern_seed,
+                                                     size=texture_size)))
+    return parts
+
+
+def scene_lights(spec: SceneSpec) -> list[Light]:
+    lights = []
+    for light in spec.lights:
+        color = np.asarray(light.color) * light.intensity
+        if light.kind == "spot":
+            lights.append(Light("spot", light.position, light.direction, color, light.shadow,
+                                np.radians(light.spot_inner_deg), np.radians(light.spot_outer_deg)))
+        else:
+            lights.append(Light(light.kind, light.position, light.direction, color, light.shadow))
+    return lights
+
+
+def scene_envmap(spec: SceneSpec, size: tuple[int, int] = (128, 256)) -> np.ndarray | None:
+    bg = spec.background
+    if bg.kind != "envmap":
+        return None
+    return rotate_yaw(procedural_envmap(bg.seed % 2**32, bg.dominant_color, size), bg.yaw_deg)
+
+
+def background_image(spec: SceneSpec, view_id: int, size: tuple[int, int]) -> np.ndarray:
+    """The indoor backdrop of one view: a crop of the scene's background image; each view
+    looks at a different window of it (the offset is mirrored for the second view)."""
+    bg = spec.background
+    h, w = size
+    source = indoor_background(bg.seed % 2**32, bg.dominant_color, (2 * h, 2 * w))
+    offset = bg.crop_offset if view_id == 0 else [1 - bg.crop_offset[0], 1 - bg.crop_offset[1]]
+    return crop(source, bg.crop_scale, offset, size)
+
+
+def camera_of(view) -> Camera:
+    return Camera(view.K, view.R, view.t, view.width, view.height)
+
+
+def composite(result: RenderResult, backdrop: np.ndarray | None) -> np.ndarray:
+    """Render over its backdrop using the render's coverage (alpha), in linear light."""
+    if backdrop is None:
+        return result.rgb
+    from .color import linear_to_srgb, srgb_to_linear
+
+    alpha = result.alpha[..., None].astype(np.float64)
+    mixed = alpha * srgb_to_linear(result.rgb / 255.0) + (1 - alpha) * srgb_to_linear(backdrop / 255.0)
+    return np.round(linear_to_srgb(mixed) * 255).astype(np.uint8)
+
+
+def view_labels(spec: SceneSpec, view_id: int, posed: PosedHand, labels: np.ndarray) -> dict:
+    """Camera-frame MANO parameters, joints, vertices, projections and the hand box."""
+    view = spec.views[view_id]
+    R, t, K = np.asarray(view.R), np.asarray(view.t), np.asarray(view.K)
+    to_cam = lambda x: x @ R.T + t  # noqa: E731
+    go_world = axis_angle_to_matrix(torch.as_tensor(spec.global_orient, dtype=torch.float64)).numpy()
+    from scipy.spatial.transform import Rotation
+
+    global_orient = Rotation.from_matrix(R @ go_world).as_rotvec()
+    # MANO rotates about the rest wrist joint J0: transl' = R (J0 + transl) + t - J0.
+    hand_transl = R @ (posed.wrist_rest + np.asarray(spec.transl)) + t - posed.wrist_rest
+    joints_3d = to_cam(posed.keypoints)
+    uvw = joints_3d @ K.T
+    ys, xs = np.nonzero(labels == LABEL_HAND)
+    bbox = [float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())] if len(xs) else [0.0] * 4
+    return {
+        "K": K.astype(np.float32), "R": R.astype(np.float32), "t": t.astype(np.float32),
+        "global_orient": global_orient.astype(np.float32), "hand_pose": np.asarray(spec.hand_pose, np.float32),
+        "betas": np.asarray(spec.betas, np.float32), "hand_transl": hand_transl.astype(np.float32),
+        "joints_3d": joints_3d.astype(np.float32), "joints_2d": (uvw[:, :2] / uvw[:, 2:]).astype(np.float32),
+        "vertices_3d": to_cam(posed.vertices).astype(np.float32), "bbox": np.asarray(bbox, np.float32),
+        "is_right": bool(spec.is_right), "scene_id": spec.scene_id, "view_id": view_id,
+    }
+
+
+def render_scene(spec: SceneSpec, renderer, hand: HandModel,
+                 depth_estimator: DepthEstimator | None = None, texture_size: int = 512) -> list[dict]:
+    """Both views of one scene as dataset rows (numpy arrays; encoding is the dataset's job).
+
+    `image` uint8 (H,W,3); `depth` float32 metres (rendered where `mask` > 0, estimated
+    elsewhere, 0 unknown); `mask` uint8 labels (0 background, 1 hand, 2 forearm, 3 object)."""
+    if not spec.is_right:
+        raise ValueError(f"{spec.scene_id}: the renderer draws right hands; mirror left hands afterwards")
+    depth_estimator = depth_estimator or PlaneDepthEstimator()
+    posed, rest_vertices = pose_hand(spec, hand)
+    parts = mesh_parts(spec, hand, posed, rest_vertices, texture_size)
+    lights, envmap = scene_lights(spec), scene_envmap(spec)
+    rows = []
+    for view_id, view in enumerate(spec.views):
+        result = renderer.render(parts, camera_of(view), lights, ambient=spec.ambient, envmap=envmap)
+        backdrop = None if envmap is not None else background_image(spec, view_id, (view.height, view.width))
+        image = composite(result, backdrop)
+        background_depth = depth_estimator.estimate(image, np.asarray(view.K), seed=spec.render_seed + view_id)
+        depth = fuse_depth(result.depth, result.labels, background_depth)
+        row = {"image": image, "depth": depth, "mask": result.labels}
+        row |= view_labels(spec, view_id, posed, result.labels)
+        row["meta"] = json.dumps({
+            "seed": spec.seed, "config": spec.config, "split": spec.split, "index": spec.index,
+            "render_seed": spec.render_seed, "pose_mode": spec.pose_mode,
+            "appearance": spec.appearance.__dict__, "background": spec.background.__dict__,
+            "lights": [light.__dict__ for light in spec.lights], "ambient": spec.ambient,
+            "view": {k: getattr(view, k) for k in ("fov_y_deg", "distance_m", "up_roll_deg")},
+            "depth_background": type(depth_estimator).__name__,
+        })
+        rows.append(row)
+    return rows
