@@ -1,5 +1,5 @@
 """AnyHandNet-D: shapes, gradients, geometry (6D, sampling, camera), fusion budget, save/load, errors,
-and (slow) overfitting 8 synthetic samples.
+and (slow) overfitting 8 rendered AnyHand samples.
 
 Set ANYHAND_TEST_HAND=/path/to/MANO_RIGHT.pkl to run against another MANO-layout hand than the shipped
 open one.
@@ -16,6 +16,7 @@ import time
 import pytest
 import torch
 
+from anyhand_hf.hand import HandModel
 from anyhand_hf.modeling import PRESETS, AnyHandConfig, AnyHandNetD
 from anyhand_hf.modeling.modeling_anyhand import (
     axis_angle_to_matrix,
@@ -396,45 +397,40 @@ def pa_mpjpe(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return (scale[:, None, None] * p @ rot - g).norm(dim=-1).mean(-1)
 
 
-def synthetic_samples(model: AnyHandNetD, n: int = 8, seed: int = 0):
-    """n random hands through the model's hand layer, seen by the crop camera: an image of coloured blobs at
-    the 21 keypoints plus a silhouette of the splatted vertices, and depth from the vertices' z."""
-    cfg = model.config
-    g = torch.Generator().manual_seed(seed)
-    axis = torch.nn.functional.normalize(torch.randn(n, 3, generator=g), dim=-1)
-    go = axis * 1.5 * torch.rand(n, 1, generator=g)
-    hp = 0.3 * torch.randn(n, 45, generator=g)
-    betas = 0.5 * torch.randn(n, 10, generator=g)
-    with torch.no_grad():
-        hand = model.mano(global_orient=go, hand_pose=hp, betas=betas)
-        s = model._initial_cam()[0] * (0.85 + 0.3 * torch.rand(n, generator=g))
-        centre = hand.vertices[..., :2].mean(1) + 0.01 * torch.randn(n, 2, generator=g)
-        t = torch.cat([-centre, (2 * cfg.focal_length / (H * s))[:, None]], dim=-1)
-        kp2d = project_to_crop(hand.keypoints + t[:, None], cfg.focal_length, (H, W))
-        v2d = project_to_crop(hand.vertices + t[:, None], cfg.focal_length, (H, W))
-        ys, xs = torch.meshgrid(torch.arange(H) + 0.5, torch.arange(W) + 0.5, indexing="ij")
-        pix = torch.stack([xs, ys], -1).reshape(-1, 2)
-        palette = torch.rand(21, 3, generator=g)
-        blobs = torch.exp(-((pix[None, :, None] - kp2d[:, None]) ** 2).sum(-1) / (2 * 4.0 ** 2))
-        image = (blobs @ palette).reshape(n, H, W, 3).permute(0, 3, 1, 2)
-        # Vertex splats at quarter resolution (cheap), upsampled.
-        ys4, xs4 = torch.meshgrid(torch.arange(H // 4) * 4 + 2.0, torch.arange(W // 4) * 4 + 2.0, indexing="ij")
-        pix4 = torch.stack([xs4, ys4], -1).reshape(-1, 2)
-        wv = torch.exp(-((pix4[None, :, None] - v2d[:, None]) ** 2).sum(-1) / (2 * 3.0 ** 2))
-        z = (wv * (hand.vertices[..., 2] + t[:, 2:3])[:, None]).sum(-1) / wv.sum(-1).clamp(min=1e-6)
-        depth = torch.where(wv.sum(-1) > 0.3, z, torch.zeros_like(z)).reshape(n, 1, H // 4, W // 4)
-        depth = torch.nn.functional.interpolate(depth, scale_factor=4, mode="nearest")
-        image = (image.clamp(0, 1) + 0.3 * (depth > 0).float() - 0.5) / 0.25
-    labels = {"joints_3d": hand.keypoints + t[:, None], "joints_2d": kp2d, "global_orient": go, "hand_pose": hp,
-              "betas": betas}
-    return image, depth, labels
+def rendered_samples(model: AnyHandNetD, n_scenes: int = 4):
+    """2·n_scenes AnyHand rows rendered by SAPIEN (raster) and cropped as WiLoR does (box ×2,
+    256×192): ImageNet-normalised pixels, metric depth, camera-frame labels, the full K and
+    the crop box (so the model's outputs are metric in each view's camera)."""
+    from anyhand_hf.crop import crop_params, to_model_crop_pixels, transform_points_2d, warp_depth, warp_image
+    from anyhand_hf.generate import render_scene
+    from anyhand_hf.render import RenderSettings, SapienRenderer
+    from anyhand_hf.scene import SceneConfig, sample_scene
+
+    hand, rows = HandModel.open(), []
+    with SapienRenderer(RenderSettings(mode="raster")) as renderer:
+        for index in range(n_scenes):
+            spec = sample_scene(SceneConfig(), 0, "single_indoor", "train", index, hand)
+            rows += render_scene(spec, renderer, hand, texture_size=256)
+    mean, std = torch.tensor(model.config.image_mean), torch.tensor(model.config.image_std)
+    pixels, depths, boxes, kp2d = [], [], [], []
+    for row in rows:
+        params = crop_params(row["bbox"])
+        image = torch.as_tensor(warp_image(row["image"], params), dtype=torch.float32) / 255
+        pixels.append(((image - mean) / std).permute(2, 0, 1))
+        depths.append(torch.as_tensor(warp_depth(row["depth"], params))[None])
+        boxes.append(torch.as_tensor(params.box, dtype=torch.float32))
+        kp2d.append(torch.as_tensor(to_model_crop_pixels(transform_points_2d(row["joints_2d"], params)), dtype=torch.float32))
+    stack = lambda key: torch.stack([torch.as_tensor(r[key]) for r in rows])  # noqa: E731
+    labels = {"joints_3d": stack("joints_3d"), "joints_2d": torch.stack(kp2d), "global_orient": stack("global_orient"),
+              "hand_pose": stack("hand_pose"), "betas": stack("betas")}
+    return torch.stack(pixels), torch.stack(depths), stack("K").float(), torch.stack(boxes), labels
 
 
 @pytest.mark.slow
-def test_tiny_rgbd_overfits_8_samples():
+def test_tiny_rgbd_overfits_8_rendered_samples():
     torch.manual_seed(0)
     model = AnyHandNetD(tiny_config(True))
-    pixels, depth, labels = synthetic_samples(model)
+    pixels, depth, K, box, labels = rendered_samples(model)
     # AdamW 2e-3, 10 warm-up steps, linear decay to 0 at `steps`; stops as soon as PA-MPJPE < 2 mm.
     steps = int(os.environ.get("ANYHAND_OVERFIT_STEPS", "400"))
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.0)
@@ -442,7 +438,7 @@ def test_tiny_rgbd_overfits_8_samples():
     start, err = time.time(), float("inf")
     for step in range(1, steps + 1):
         model.train()
-        loss = model(pixels, depth, labels=labels).loss
+        loss = model(pixels, depth, K=K, box=box, labels=labels).loss
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -451,7 +447,7 @@ def test_tiny_rgbd_overfits_8_samples():
         if step % 25 == 0 or step == steps:
             model.eval()
             with torch.no_grad():
-                err = float(pa_mpjpe(model(pixels, depth).joints_3d, labels["joints_3d"]).mean()) * 1000
+                err = float(pa_mpjpe(model(pixels, depth, K=K, box=box).joints_3d, labels["joints_3d"]).mean()) * 1000
             print(f"step {step}: {time.time() - start:.1f} s, PA-MPJPE {err:.2f} mm", flush=True)
             if err < 2.0:
                 break
