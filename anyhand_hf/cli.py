@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("rt", "raster"), default="rt", help="ray-traced (default) or raster")
     p.add_argument("--spp", type=int, default=16, help="ray-tracing samples per pixel")
     p.add_argument("--denoise", action="store_true", help="denoise ray-traced images (OIDN, CPU)")
-    p.add_argument("--texture-size", type=int, default=512)
+    p.add_argument("--texture-size", type=int, help="skin and cloth texture side (default: the image size)")
     p.set_defaults(run=_render)
     return parser
 

@@ -91,14 +91,14 @@ def scene_envmap(spec: SceneSpec, size: tuple[int, int] = (128, 256)) -> np.ndar
     return rotate_yaw(procedural_envmap(bg.seed % 2**32, bg.dominant_color, size), bg.yaw_deg)
 
 
-def background_image(spec: SceneSpec, view_id: int, size: tuple[int, int]) -> np.ndarray:
-    """The indoor backdrop of one view: a crop of the scene's background image; each view
-    looks at a different window of it (the offset is mirrored for the second view)."""
+def background_views(spec: SceneSpec) -> list[np.ndarray]:
+    """The indoor backdrop of each view: crops of one background image per scene (twice the
+    view's size); each view looks at a different window of it (the second mirrors the offset)."""
     bg = spec.background
-    h, w = size
+    h, w = spec.views[0].height, spec.views[0].width
     source = indoor_background(bg.seed % 2**32, bg.dominant_color, (2 * h, 2 * w))
-    offset = bg.crop_offset if view_id == 0 else [1 - bg.crop_offset[0], 1 - bg.crop_offset[1]]
-    return crop(source, bg.crop_scale, offset, size)
+    offsets = [bg.crop_offset, [1 - bg.crop_offset[0], 1 - bg.crop_offset[1]]]
+    return [crop(source, bg.crop_scale, offsets[k % 2], (v.height, v.width)) for k, v in enumerate(spec.views)]
 
 
 def camera_of(view) -> Camera:
@@ -142,22 +142,23 @@ def view_labels(spec: SceneSpec, view_id: int, posed: PosedHand, labels: np.ndar
 
 
 def render_scene(spec: SceneSpec, renderer, hand: HandModel,
-                 depth_estimator: DepthEstimator | None = None, texture_size: int = 512) -> list[dict]:
+                 depth_estimator: DepthEstimator | None = None, texture_size: int | None = None) -> list[dict]:
     """Both views of one scene as dataset rows (numpy arrays; encoding is the dataset's job).
 
     `image` uint8 (H,W,3); `depth` float32 metres (rendered where `mask` > 0, estimated
-    elsewhere, 0 unknown); `mask` uint8 labels (0 background, 1 hand, 2 forearm, 3 object)."""
+    elsewhere, 0 unknown); `mask` uint8 labels (0 background, 1 hand, 2 forearm, 3 object).
+    Textures default to the image's size: the hand never covers more pixels than that."""
     if not spec.is_right:
         raise ValueError(f"{spec.scene_id}: the renderer draws right hands; mirror left hands afterwards")
     depth_estimator = depth_estimator or PlaneDepthEstimator()
     posed, rest_vertices = pose_hand(spec, hand)
-    parts = mesh_parts(spec, hand, posed, rest_vertices, texture_size)
+    parts = mesh_parts(spec, hand, posed, rest_vertices, texture_size or max(spec.views[0].height, spec.views[0].width))
     lights, envmap = scene_lights(spec), scene_envmap(spec)
+    backdrops = background_views(spec) if envmap is None else [None] * len(spec.views)
     rows = []
     for view_id, view in enumerate(spec.views):
         result = renderer.render(parts, camera_of(view), lights, ambient=spec.ambient, envmap=envmap)
-        backdrop = None if envmap is not None else background_image(spec, view_id, (view.height, view.width))
-        image = composite(result, backdrop)
+        image = composite(result, backdrops[view_id])
         background_depth = depth_estimator.estimate(image, np.asarray(view.K), seed=spec.render_seed + view_id)
         depth = fuse_depth(result.depth, result.labels, background_depth)
         row = {"image": image, "depth": depth, "mask": result.labels}

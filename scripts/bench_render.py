@@ -9,6 +9,7 @@ was already warm. On a shared machine, compare numbers only within one run.
 
     python scripts/bench_render.py --sizes 256 512 --repeats 5
     python scripts/bench_render.py --quick          # 128² only, 2 repeats
+    python scripts/bench_render.py --end-to-end --sizes 256 --repeats 3   # AnyHand rows vs bare SAPIEN
 """
 
 from __future__ import annotations
@@ -118,6 +119,73 @@ def child(args) -> dict:
     return entry
 
 
+def child_end_to_end(args) -> dict:
+    """AnyHand rows end to end (scene sampling, assets, render, composite, depth, labels) or the
+    bare SAPIEN renders of the same scenes' meshes, cameras and lights, in a fresh process.
+    Scene 0 warms up; scenes 1..n are timed (2 views each: 2n scene changes, within the warmed
+    count of rt pipelines)."""
+    import torch
+
+    from anyhand_hf.generate import camera_of, mesh_parts, pose_hand, render_scene, scene_envmap, scene_lights
+    from anyhand_hf.hand import HandModel
+    from anyhand_hf.scene import SceneConfig, sample_scene
+
+    torch.set_num_threads(1)
+    hand, size, n = HandModel.open(), args.child_size, args.repeats
+    config = SceneConfig(width=size, height=size)
+    r = SapienRenderer(RenderSettings(mode=args.child_mode, spp=args.child_spp, denoiser=args.child_denoiser))
+    sample = lambda i: sample_scene(config, 0, args.child_config, "train", i, hand)  # noqa: E731
+    if args.child_kind == "e2e":
+        render_scene(sample(0), r, hand)
+        t0 = time.perf_counter()
+        for i in range(1, n + 1):
+            render_scene(sample(i), r, hand)
+    else:
+        def inputs(spec):
+            posed, rest = pose_hand(spec, hand)
+            parts = mesh_parts(spec, hand, posed, rest, size)
+            return [(parts, camera_of(v), scene_lights(spec), spec.ambient, scene_envmap(spec)) for v in spec.views]
+
+        jobs = [inputs(sample(i)) for i in range(n + 1)]
+        for job in jobs[0]:
+            r.render(*job)
+        t0 = time.perf_counter()
+        for scene_jobs in jobs[1:]:
+            for job in scene_jobs:
+                r.render(*job)
+    seconds = time.perf_counter() - t0
+    r.close()
+    return {"kind": args.child_kind, "config": args.child_config, "mode": args.child_mode, "size": size,
+            "spp": args.child_spp if args.child_mode == "rt" else None, "rows": 2 * n,
+            "rows_per_s": round(2 * n / seconds, 3)}
+
+
+def end_to_end(args, script: str) -> list[dict]:
+    import subprocess
+
+    out = []
+    for mode in args.modes:
+        for size in args.sizes:
+            for spp in (args.spp if mode == "rt" else [1]):
+                pair = {}
+                for kind in ("bare", "e2e"):
+                    cmd = [sys.executable, script, "--child-mode", mode, "--child-size", str(size),
+                           "--child-spp", str(spp), "--child-kind", kind, "--child-config", args.config,
+                           "--repeats", str(args.repeats)]
+                    proc = subprocess.run(cmd, capture_output=True, text=True)
+                    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+                    pair[kind] = json.loads(line[-1][7:]) if line else {"error": proc.stderr[-1500:]}
+                entry = {"mode": mode, "size": size, "spp": spp if mode == "rt" else None,
+                         "bare_rows_per_s": pair["bare"].get("rows_per_s"), "e2e_rows_per_s": pair["e2e"].get("rows_per_s")}
+                if entry["bare_rows_per_s"] and entry["e2e_rows_per_s"]:
+                    entry["e2e_cost_over_bare"] = round(entry["bare_rows_per_s"] / entry["e2e_rows_per_s"], 3)
+                else:
+                    entry["errors"] = pair
+                print(json.dumps(entry), file=sys.stderr, flush=True)
+                out.append(entry)
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
@@ -130,6 +198,11 @@ def main(argv=None):
     ap.add_argument("--cold-cache-probe", action="store_true",
                     help="also time 2 rt scene changes with an empty Mesa shader cache (minutes on lavapipe)")
     ap.add_argument("--save-preview", default=None, help="PNG: rt colour | depth | labels of the largest rt config")
+    ap.add_argument("--end-to-end", action="store_true",
+                    help="AnyHand rows/s end to end vs bare SAPIEN renders of the same scenes (--repeats scenes)")
+    ap.add_argument("--config", default="single_indoor", help="scene config for --end-to-end")
+    ap.add_argument("--child-kind", help=argparse.SUPPRESS)
+    ap.add_argument("--child-config", help=argparse.SUPPRESS)
     ap.add_argument("--child-mode", help=argparse.SUPPRESS)
     ap.add_argument("--child-size", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--child-spp", type=int, default=4, help=argparse.SUPPRESS)
@@ -137,7 +210,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     configure_vulkan()
     if args.child_mode:
-        print("RESULT " + json.dumps(child(args)), flush=True)
+        print("RESULT " + json.dumps(child_end_to_end(args) if args.child_kind else child(args)), flush=True)
         return
     if args.quick:
         args.sizes, args.repeats, args.spp = [128], 2, [4]
@@ -174,6 +247,13 @@ def main(argv=None):
         report["rt_shader_cache"] = {"marker_present_before": had, "changes_warmed": max(n, 8),
                                      "warm_subprocess_s": None if w is None else round(w, 1)}
     script = os.path.abspath(__file__)
+    if args.end_to_end:
+        report["method"] = ("fresh process per (kind, mode, spp); scene 0 warms up, --repeats scenes timed, "
+                            "2 rows each; bare = SAPIEN render calls only, on the same scenes' meshes")
+        report["results"] = end_to_end(args, script)
+        report["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+        print(json.dumps(report, indent=1))
+        return
     configs = []
     for mode in args.modes:
         for size in args.sizes:
