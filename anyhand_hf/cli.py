@@ -27,21 +27,22 @@ def _render(args: argparse.Namespace) -> None:
 
     from .data import encode_depth_png, encode_image, encode_mask_png
     from .data.preview import rows_preview
-    from .generate import render_scene
+    from .generate import AssetLibrary, render_scene
     from .hand import HandModel
     from .render import RenderSettings, SapienRenderer
     from .scene import SceneConfig, sample_scene
 
     torch.set_num_threads(1)  # many small tensors: threads only contend with the renderer
     hand = HandModel.open()
-    config = SceneConfig(width=args.size, height=args.size)
+    assets = AssetLibrary.from_dirs(args.backgrounds, args.envmaps, args.hand_textures)
+    config = assets.scene_config(SceneConfig(width=args.size, height=args.size))
     settings = RenderSettings(mode=args.mode, spp=args.spp, denoiser="oidn" if args.denoise else "none")
     args.out.mkdir(parents=True, exist_ok=True)
     shown = []
     with SapienRenderer(settings) as renderer:
         for index in tqdm(range(args.start, args.start + args.num_scenes), desc=f"render {args.config}", unit="scene"):
             spec = sample_scene(config, args.seed, args.config, args.split, index, hand)
-            for row in render_scene(spec, renderer, hand, texture_size=args.texture_size):
+            for row in render_scene(spec, renderer, hand, texture_size=args.texture_size, assets=assets):
                 stem = args.out / f"{row['scene_id']}_v{row['view_id']}"
                 stem.with_suffix(".jpg").write_bytes(encode_image(row["image"]))
                 stem.with_name(stem.name + "_depth.png").write_bytes(encode_depth_png(row["depth"]))
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spp", type=int, default=16, help="ray-tracing samples per pixel")
     p.add_argument("--denoise", action="store_true", help="denoise ray-traced images (OIDN, CPU)")
     p.add_argument("--texture-size", type=int, help="skin and cloth texture side (default: the image size)")
+    p.add_argument("--backgrounds", type=Path, help="folder of background images (JPEG/PNG, e.g. MIT Indoor)")
+    p.add_argument("--envmaps", type=Path, help="folder of equirectangular HDR maps (.exr/.hdr)")
+    p.add_argument("--hand-textures", type=Path, help="folder of hand textures in the hand's UV layout")
     p.set_defaults(run=_render)
     return parser
 

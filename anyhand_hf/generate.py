@@ -9,13 +9,15 @@ and `joints_3d` directly, so a model regresses camera-frame MANO without knowing
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .assets import crop, indoor_background, procedural_envmap, rotate_yaw, skin_texture
+from .assets import (AssetFolder, background_folder, crop, envmap_folder, indoor_background, procedural_envmap,
+                     rotate_yaw, skin_texture, texture_folder)
 from .assets.forearm import forearm_mesh, forearm_skin_texture, pose_forearm, sleeve_texture
 from .depth import DepthEstimator, PlaneDepthEstimator, fuse_depth
 from .hand import HandModel
@@ -25,6 +27,39 @@ from .render.types import LABEL_FOREARM, LABEL_HAND
 from .scene import SceneSpec
 
 SKIN_ROUGHNESS, CLOTH_ROUGHNESS = 0.55, 0.9
+PROCEDURAL = "procedural"
+
+
+@dataclass
+class AssetLibrary:
+    """Folders of real assets that replace the procedural ones (each optional): background
+    photographs (e.g. MIT Indoor), equirectangular HDR maps, hand textures in the hand's UV
+    layout. Scene sampling picks file ids from them (`scene_config`); a file that turns out
+    unreadable is skipped with a warning naming it, and the next file is used."""
+
+    backgrounds: AssetFolder | None = None
+    envmaps: AssetFolder | None = None
+    textures: AssetFolder | None = None
+
+    @classmethod
+    def from_dirs(cls, backgrounds=None, envmaps=None, textures=None) -> "AssetLibrary":
+        """Raises `AssetFolderError` naming a folder that is missing or holds no usable file."""
+        return cls(backgrounds=background_folder(backgrounds) if backgrounds else None,
+                   envmaps=envmap_folder(envmaps) if envmaps else None,
+                   textures=texture_folder(textures) if textures else None)
+
+    def scene_config(self, config):
+        """`config` with the file ids of these folders, so sampled scenes draw from them."""
+        ids = lambda folder: folder.ids if folder else ()  # noqa: E731
+        return dataclasses.replace(config, background_files=ids(self.backgrounds), envmap_files=ids(self.envmaps),
+                                   skin_texture_files=ids(self.textures))
+
+    def load(self, kind: str, file_id: str):
+        """Load `file_id` from the `kind` folder ("backgrounds", "envmaps" or "textures")."""
+        folder = getattr(self, kind)
+        if folder is None:
+            raise ValueError(f"the scene names the file {file_id!r} but no {kind} folder was given")
+        return folder.load(file_id=file_id)
 
 
 @dataclass
@@ -50,11 +85,13 @@ def pose_hand(spec: SceneSpec, hand: HandModel) -> tuple[PosedHand, np.ndarray]:
 
 
 def mesh_parts(spec: SceneSpec, hand: HandModel, posed: PosedHand, rest_vertices: np.ndarray,
-               texture_size: int = 512) -> list[MeshPart]:
-    """Hand (label 1), forearm skin and sleeve (label 2), textured, in the world frame."""
+               texture_size: int = 512, hand_texture: np.ndarray | None = None) -> list[MeshPart]:
+    """Hand (label 1), forearm skin and sleeve (label 2), textured, in the world frame. The hand
+    wears `hand_texture` when given (a real texture), else its procedural skin."""
     app = spec.appearance
+    texture = skin_texture(app, size=texture_size) if hand_texture is None else hand_texture
     hand_part = MeshPart("hand", posed.vertices, hand.faces.numpy(), label=LABEL_HAND,
-                         texture=skin_texture(app, size=texture_size), uv=hand.uv, roughness=SKIN_ROUGHNESS)
+                         texture=texture, uv=hand.uv, roughness=SKIN_ROUGHNESS)
     ring = hand.wrist_ring
     forearm = forearm_mesh(rest_vertices, ring, style=app.forearm, seed=app.texture_seed % 2**32)
     rotation = axis_angle_to_matrix(torch.as_tensor(spec.global_orient, dtype=torch.float64)).numpy()
@@ -84,21 +121,31 @@ def scene_lights(spec: SceneSpec) -> list[Light]:
     return lights
 
 
-def scene_envmap(spec: SceneSpec, size: tuple[int, int] = (128, 256)) -> np.ndarray | None:
+def scene_envmap(spec: SceneSpec, assets: AssetLibrary | None = None,
+                 size: tuple[int, int] = (128, 256)) -> tuple[np.ndarray | None, str | None]:
+    """The scene's HDR environment map (rotated by its yaw) and the file it came from."""
     bg = spec.background
     if bg.kind != "envmap":
-        return None
-    return rotate_yaw(procedural_envmap(bg.seed % 2**32, bg.dominant_color, size), bg.yaw_deg)
+        return None, None
+    if bg.source == PROCEDURAL:
+        return rotate_yaw(procedural_envmap(bg.seed % 2**32, bg.dominant_color, size), bg.yaw_deg), PROCEDURAL
+    loaded = (assets or AssetLibrary()).load("envmaps", bg.source)
+    return rotate_yaw(loaded.data, bg.yaw_deg), loaded.file_id
 
 
-def background_views(spec: SceneSpec) -> list[np.ndarray]:
-    """The indoor backdrop of each view: crops of one background image per scene (twice the
-    view's size); each view looks at a different window of it (the second mirrors the offset)."""
+def background_views(spec: SceneSpec, assets: AssetLibrary | None = None) -> tuple[list[np.ndarray], str]:
+    """The indoor backdrop of each view: crops of one background image per scene (procedural
+    at twice the view's size, or a photograph); each view looks at a different window of it
+    (the second mirrors the offset). Also returns the file the image came from."""
     bg = spec.background
     h, w = spec.views[0].height, spec.views[0].width
-    source = indoor_background(bg.seed % 2**32, bg.dominant_color, (2 * h, 2 * w))
+    if bg.source == PROCEDURAL:
+        source, file_id = indoor_background(bg.seed % 2**32, bg.dominant_color, (2 * h, 2 * w)), PROCEDURAL
+    else:
+        loaded = (assets or AssetLibrary()).load("backgrounds", bg.source)
+        source, file_id = loaded.data, loaded.file_id
     offsets = [bg.crop_offset, [1 - bg.crop_offset[0], 1 - bg.crop_offset[1]]]
-    return [crop(source, bg.crop_scale, offsets[k % 2], (v.height, v.width)) for k, v in enumerate(spec.views)]
+    return [crop(source, bg.crop_scale, offsets[k % 2], (v.height, v.width)) for k, v in enumerate(spec.views)], file_id
 
 
 def camera_of(view) -> Camera:
@@ -141,8 +188,8 @@ def view_labels(spec: SceneSpec, view_id: int, posed: PosedHand, labels: np.ndar
     }
 
 
-def render_scene(spec: SceneSpec, renderer, hand: HandModel,
-                 depth_estimator: DepthEstimator | None = None, texture_size: int | None = None) -> list[dict]:
+def render_scene(spec: SceneSpec, renderer, hand: HandModel, depth_estimator: DepthEstimator | None = None,
+                 texture_size: int | None = None, assets: AssetLibrary | None = None) -> list[dict]:
     """Both views of one scene as dataset rows (numpy arrays; encoding is the dataset's job).
 
     `image` uint8 (H,W,3); `depth` float32 metres (rendered where `mask` > 0, estimated
@@ -152,9 +199,16 @@ def render_scene(spec: SceneSpec, renderer, hand: HandModel,
         raise ValueError(f"{spec.scene_id}: the renderer draws right hands; mirror left hands afterwards")
     depth_estimator = depth_estimator or PlaneDepthEstimator()
     posed, rest_vertices = pose_hand(spec, hand)
-    parts = mesh_parts(spec, hand, posed, rest_vertices, texture_size or max(spec.views[0].height, spec.views[0].width))
-    lights, envmap = scene_lights(spec), scene_envmap(spec)
-    backdrops = background_views(spec) if envmap is None else [None] * len(spec.views)
+    hand_texture, texture_file = None, PROCEDURAL
+    if spec.appearance.texture_source != PROCEDURAL:
+        loaded = (assets or AssetLibrary()).load("textures", spec.appearance.texture_source)
+        hand_texture, texture_file = loaded.data, loaded.file_id
+    size = texture_size or max(spec.views[0].height, spec.views[0].width)
+    parts = mesh_parts(spec, hand, posed, rest_vertices, size, hand_texture)
+    lights, (envmap, background_file) = scene_lights(spec), scene_envmap(spec, assets)
+    backdrops = [None] * len(spec.views)
+    if envmap is None:
+        backdrops, background_file = background_views(spec, assets)
     rows = []
     for view_id, view in enumerate(spec.views):
         result = renderer.render(parts, camera_of(view), lights, ambient=spec.ambient, envmap=envmap)
@@ -170,6 +224,7 @@ def render_scene(spec: SceneSpec, renderer, hand: HandModel,
             "lights": [light.__dict__ for light in spec.lights], "ambient": spec.ambient,
             "view": {k: getattr(view, k) for k in ("fov_y_deg", "distance_m", "up_roll_deg")},
             "depth_background": type(depth_estimator).__name__,
+            "background_file": background_file, "hand_texture_file": texture_file,
         })
         rows.append(row)
     return rows

@@ -144,7 +144,7 @@ def child_end_to_end(args) -> dict:
         def inputs(spec):
             posed, rest = pose_hand(spec, hand)
             parts = mesh_parts(spec, hand, posed, rest, size)
-            return [(parts, camera_of(v), scene_lights(spec), spec.ambient, scene_envmap(spec)) for v in spec.views]
+            return [(parts, camera_of(v), scene_lights(spec), spec.ambient, scene_envmap(spec)[0]) for v in spec.views]
 
         jobs = [inputs(sample(i)) for i in range(n + 1)]
         for job in jobs[0]:

@@ -155,3 +155,40 @@ def test_render_cli_writes_rows_and_preview(tmp_path):
         assert mask.shape == depth.shape == (128, 128) and (mask == 1).any()
         assert len(labels["joints_2d"]) == 21 and labels["scene_id"] == "single_envmap-train-00000000"
     assert Image.open(out / "preview.png").size[0] > 128
+
+
+def test_real_background_folder_skips_a_corrupt_file_and_says_so(hand, renderer, tmp_path):
+    from PIL import Image
+
+    from anyhand_hf.generate import AssetLibrary
+
+    folder = tmp_path / "backgrounds"
+    folder.mkdir()
+    (folder / "a_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg at all")
+    photo = np.zeros((300, 400, 3), np.uint8)
+    photo[:, :, 2] = 200  # a blue wall
+    Image.fromarray(photo).save(folder / "b_wall.png")
+    assets = AssetLibrary.from_dirs(backgrounds=folder)
+    config = assets.scene_config(SceneConfig(width=128, height=128))
+    spec = next(s for s in (sample_scene(config, 0, "single_indoor", "train", i, hand) for i in range(20))
+                if s.background.source == "a_broken.jpg")
+    with pytest.warns(UserWarning, match="a_broken.jpg"):
+        rows = render_scene(spec, renderer, hand, texture_size=64, assets=assets)
+    assert json.loads(rows[0]["meta"])["background_file"] == "b_wall.png"
+    background = rows[0]["image"][rows[0]["mask"] == 0]
+    assert background[:, 2].mean() > 150 and background[:, 0].mean() < 30
+
+
+def test_empty_or_missing_asset_folder_is_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    from anyhand_hf.assets import AssetFolderError
+    from anyhand_hf.generate import AssetLibrary
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AssetFolderError, match="holds no usable files"):
+        AssetLibrary.from_dirs(envmaps=tmp_path / "empty")
+    done = subprocess.run([sys.executable, "-m", "anyhand_hf.cli", "render", "--backgrounds", str(tmp_path / "nope"),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "does not exist" in done.stderr and "Traceback" not in done.stderr
