@@ -25,6 +25,7 @@ from .hand.lbs import axis_angle_to_matrix
 from .render import Camera, Light, MeshPart, RenderResult
 from .render.types import LABEL_FOREARM, LABEL_HAND
 from .scene import SceneSpec
+from .scene.sampling import float64_hand
 
 SKIN_ROUGHNESS, CLOTH_ROUGHNESS = 0.55, 0.9
 PROCEDURAL = "procedural"
@@ -73,12 +74,11 @@ class PosedHand:
 def pose_hand(spec: SceneSpec, hand: HandModel) -> tuple[PosedHand, np.ndarray]:
     """The scene's posed hand in the world frame, and its shaped rest vertices."""
     f64 = lambda x: torch.as_tensor(np.asarray(x, dtype=np.float64)[None])  # noqa: E731
-    hand64 = hand.double()
+    hand64 = float64_hand(hand)
     with torch.no_grad():
         rest = hand64(betas=f64(spec.betas))
         out = hand64(global_orient=f64(spec.global_orient), hand_pose=f64(spec.hand_pose),
                      betas=f64(spec.betas), transl=f64(spec.transl))
-    hand.float()
     posed = PosedHand(out.vertices[0].numpy(), out.joints[0].numpy(), out.keypoints[0].numpy(),
                       rest.joints[0, 0].numpy())
     return posed, rest.vertices[0].numpy()

@@ -11,6 +11,7 @@ import torch
 from anyhand_hf.generate import mesh_parts, pose_hand, render_scene
 from anyhand_hf.hand import HandModel
 from anyhand_hf.scene import SceneConfig, sample_scene
+from anyhand_hf.scene.sampling import float64_hand
 from anyhand_hf.viz import rasterize, vertex_normals
 
 SIZE = 256
@@ -103,10 +104,9 @@ def test_box_projection_intrinsics_and_camera_frame_mano(hand, scene):
         fov = np.degrees(2 * np.arctan((SIZE / 2) / row["K"][1, 1]))
         assert fov == pytest.approx(view.fov_y_deg, abs=1e-4) and 30 <= fov <= 40
         with torch.no_grad():
-            out = hand.double()(**{k: torch.as_tensor(row[k], dtype=torch.float64)[None]
-                                   for k in ("global_orient", "hand_pose", "betas")},
-                                transl=torch.as_tensor(row["hand_transl"], dtype=torch.float64)[None])
-        hand.float()
+            out = float64_hand(hand)(**{k: torch.as_tensor(row[k], dtype=torch.float64)[None]
+                                        for k in ("global_orient", "hand_pose", "betas")},
+                                     transl=torch.as_tensor(row["hand_transl"], dtype=torch.float64)[None])
         assert np.abs(out.vertices[0].numpy() - row["vertices_3d"]).max() < 1e-5
         assert np.abs(out.keypoints[0].numpy() - row["joints_3d"]).max() < 1e-5
 
