@@ -23,8 +23,8 @@ def to_srgb8(linear: np.ndarray) -> np.ndarray:
 
 
 def hsv_linear(h: float, s: float, v: float) -> np.ndarray:
-    """Linear RGB of an sRGB colour given in HSV (hue in [0, 1))."""
-    return srgb_to_linear(colorsys.hsv_to_rgb(h, s, v))
+    """Linear RGB of an sRGB colour given in HSV (hue wraps around 1; s, v clip to [0, 1])."""
+    return srgb_to_linear(colorsys.hsv_to_rgb(h % 1.0, float(np.clip(s, 0, 1)), float(np.clip(v, 0, 1))))
 
 
 def hex_linear(hex_rgb: str) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from ..color import linear_to_srgb, srgb_to_linear
+from ..color import hsv_linear, linear_to_srgb, srgb_to_linear
 
 __all__ = ["IndoorParams", "background_mean", "crop", "crop_box", "indoor_background"]
 
@@ -36,10 +36,6 @@ class IndoorParams:
     blur_px: tuple[float, float] = (0.5, 3.0)  # defocus blur sigma range, at 480 px height
     vignette: tuple[float, float] = (0.1, 0.4)
     clutter: tuple[int, int] = (2, 6)  # furniture-like boxes
-
-
-def _hsv_to_lin(h, s, v) -> np.ndarray:
-    return srgb_to_linear(colorsys.hsv_to_rgb(h % 1.0, float(np.clip(s, 0, 1)), float(np.clip(v, 0, 1))))
 
 
 def _lin_to_hsv(c) -> tuple[float, float, float]:
@@ -87,13 +83,13 @@ def indoor_background(seed: int, dominant_color, size: tuple[int, int] = (480, 6
 
     # Palette around the dominant hue (walls carry most of the area, so they take it).
     def tone(dh_=0.0, ds_=1.0, dv_=1.0):
-        return _hsv_to_lin(dh + dh_ + rng.normal(scale=0.02), ds * ds_, min(1.0, max(0.05, dv * dv_)))
+        return hsv_linear(dh + dh_ + rng.normal(scale=0.02), ds * ds_, min(1.0, max(0.05, dv * dv_)))
 
     wall = tone()
     wall_side = wall * rng.uniform(0.7, 0.9)
     ceiling = tone(0, 0.4, 1.2)
     floor_kind = rng.choice(["wood", "tiles", "carpet"])
-    floor_base = {"wood": _hsv_to_lin(0.07 + rng.normal(scale=0.02), rng.uniform(0.35, 0.7), rng.uniform(0.3, 0.7)),
+    floor_base = {"wood": hsv_linear(0.07 + rng.normal(scale=0.02), rng.uniform(0.35, 0.7), rng.uniform(0.3, 0.7)),
                   "tiles": tone(rng.uniform(-0.1, 0.1), 0.5, rng.uniform(0.7, 1.2)),
                   "carpet": tone(rng.uniform(-0.2, 0.2), rng.uniform(0.5, 1.3), rng.uniform(0.5, 0.9))}[floor_kind]
 
@@ -138,8 +134,8 @@ def indoor_background(seed: int, dominant_color, size: tuple[int, int] = (480, 6
     img *= (1 + 0.03 * _noise(rng, (h, w), 3))[..., None]  # paint/plaster unevenness
 
     # Window: a bright sky gradient on the back wall or a side wall.
-    sky_top = _hsv_to_lin(rng.uniform(0.55, 0.62), rng.uniform(0.1, 0.5), 1.0)
-    sky_bot = _hsv_to_lin(rng.uniform(0.08, 0.15), rng.uniform(0.0, 0.3), 1.0)
+    sky_top = hsv_linear(rng.uniform(0.55, 0.62), rng.uniform(0.1, 0.5), 1.0)
+    sky_bot = hsv_linear(rng.uniform(0.08, 0.15), rng.uniform(0.0, 0.3), 1.0)
     for _ in range(int(rng.integers(0, 3))):
         ww, wh = rng.uniform(0.15, 0.35) * (bx1 - bx0), rng.uniform(0.3, 0.6) * (by1 - by0)
         wx = rng.uniform(bx0, bx1 - ww)
@@ -164,7 +160,7 @@ def indoor_background(seed: int, dominant_color, size: tuple[int, int] = (480, 6
         bh = rng.uniform(0.12, 0.45) * h * (0.6 if kind == "table" else 1.0)
         base_y = rng.uniform(by1, h * 1.05)
         x0 = rng.uniform(-0.1 * w, w - 0.5 * bw)
-        col = (_hsv_to_lin(0.07 + rng.normal(scale=0.03), rng.uniform(0.3, 0.7), rng.uniform(0.2, 0.6))
+        col = (hsv_linear(0.07 + rng.normal(scale=0.03), rng.uniform(0.3, 0.7), rng.uniform(0.2, 0.6))
                if kind in ("cabinet", "table", "shelf") else tone(rng.uniform(-0.5, 0.5), rng.uniform(0.5, 1.5),
                                                                rng.uniform(0.4, 1.0)))
         front = (xx >= x0) & (xx < x0 + bw) & (yy >= base_y - bh) & (yy < base_y)
@@ -191,7 +187,7 @@ def indoor_background(seed: int, dominant_color, size: tuple[int, int] = (480, 6
                     bwid = rng.uniform(3, 10) * w / 640
                     bh_i = books_h * rng.uniform(0.7, 1.0)
                     bm = (xx >= bxs) & (xx < bxs + bwid) & (yy >= sy + books_h - bh_i) & (yy < sy + books_h)
-                    img[bm] = _hsv_to_lin(rng.uniform(), rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8))
+                    img[bm] = hsv_linear(rng.uniform(), rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8))
                     bxs += bwid + rng.uniform(0, 2)
                 board = (xx >= x0) & (xx < x0 + bw) & (yy >= sy + books_h) & (yy < sy + books_h + 4)
                 img[board] = col * 1.2
@@ -205,7 +201,7 @@ def indoor_background(seed: int, dominant_color, size: tuple[int, int] = (480, 6
         px, py = rng.uniform(bx0, max(bx0 + 1, bx1 - pw)), rng.uniform(by0, max(by0 + 1, by1 - ph - 0.2 * h))
         m = (xx >= px) & (xx < px + pw) & (yy >= py) & (yy < py + ph)
         inner = (xx >= px + 4) & (xx < px + pw - 4) & (yy >= py + 4) & (yy < py + ph - 4)
-        img[m] = _hsv_to_lin(0.08, 0.4, rng.uniform(0.1, 0.5))
+        img[m] = hsv_linear(0.08, 0.4, rng.uniform(0.1, 0.5))
         art = np.stack([_noise(rng, (h, w), 8) for _ in range(3)], -1) * 0.15 + rng.uniform(0.1, 0.6, 3)
         img[inner] = np.clip(art[inner], 0.01, 1)
 

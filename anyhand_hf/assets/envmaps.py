@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..color import linear_to_srgb, srgb_to_linear
+from ..color import hsv_linear, linear_to_srgb
 
 __all__ = ["HDRReadError", "envmap_directions", "envmap_mean", "procedural_envmap", "read_exr", "read_hdr",
            "read_hdr_image", "rotate_yaw", "write_exr", "write_hdr"]
@@ -77,10 +77,6 @@ def rotate_yaw(image: np.ndarray, yaw_deg: float) -> np.ndarray:
 # Procedural maps
 
 
-def _hsv_to_lin(h, s, v) -> np.ndarray:
-    return srgb_to_linear(colorsys.hsv_to_rgb(h % 1.0, float(np.clip(s, 0, 1)), float(np.clip(v, 0, 1))))
-
-
 def procedural_envmap(seed: int, dominant_color, size: tuple[int, int] = (128, 256)) -> np.ndarray:
     """A smooth sky- or room-like HDR map (float32 (H, W, 3), linear) whose solid-angle mean is
     `dominant_color`. Sky: zenith-to-horizon gradient, a bright hazy horizon band, a darker
@@ -94,7 +90,7 @@ def procedural_envmap(seed: int, dominant_color, size: tuple[int, int] = (128, 2
     hue, sat, val = colorsys.rgb_to_hsv(*linear_to_srgb(np.clip(dom, 0, 1)))
 
     def tint(dh=0.0, ds=1.0, dv=1.0):
-        return _hsv_to_lin(hue + dh, sat * ds, min(1.0, max(0.05, val * dv)))
+        return hsv_linear(hue + dh, sat * ds, min(1.0, max(0.05, val * dv)))
 
     kind = "sky" if rng.uniform() < 0.5 else "room"
     img = np.zeros((h, w, 3))
@@ -125,7 +121,7 @@ def procedural_envmap(seed: int, dominant_color, size: tuple[int, int] = (128, 2
             daz = np.angle(np.exp(1j * (az_map - c_az)))
             soft = 0.08
             m = (_soft_box(daz, half_az, soft) * _soft_box(el_map - c_el, half_el, soft))[..., None]
-            glow = _hsv_to_lin(rng.uniform(0.05, 0.6), rng.uniform(0.0, 0.3), 1.0) * rng.uniform(2.0, 5.0) * val
+            glow = hsv_linear(rng.uniform(0.05, 0.6), rng.uniform(0.0, 0.3), 1.0) * rng.uniform(2.0, 5.0) * val
             img = img * (1 - m) + glow * m
         lobe_el = np.radians(rng.uniform(20, 80))
     # A smooth key-light lobe (von Mises-Fisher, 15-35 degrees wide).
@@ -133,7 +129,7 @@ def procedural_envmap(seed: int, dominant_color, size: tuple[int, int] = (128, 2
     axis = np.array([np.cos(lobe_el) * np.cos(lobe_az), np.cos(lobe_el) * np.sin(lobe_az), np.sin(lobe_el)])
     width = np.radians(rng.uniform(15, 35))
     lobe = np.exp((d @ axis - 1) / width ** 2)
-    warm = _hsv_to_lin(rng.uniform(0.05, 0.15), rng.uniform(0.0, 0.4), 1.0)
+    warm = hsv_linear(rng.uniform(0.05, 0.15), rng.uniform(0.0, 0.4), 1.0)
     share = rng.uniform(0.2, 0.5)  # fraction of the map's energy in the lobe
     base_mean = envmap_mean(img)
     lobe_mean = envmap_mean(lobe[..., None] * warm)
