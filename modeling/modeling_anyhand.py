@@ -39,6 +39,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput
 
 from anyhand_hf.hand import HandModel
+from anyhand_hf.hand.lbs import axis_angle_to_matrix
 
 from .configuration_anyhand import ARCHITECTURE_FIELDS, AnyHandConfig
 
@@ -62,17 +63,6 @@ def rotation_6d_to_matrix(x: Tensor) -> Tensor:
 def matrix_to_rotation_6d(rot: Tensor) -> Tensor:
     """(..., 3, 3) -> (..., 6): the first two columns."""
     return torch.cat([rot[..., :, 0], rot[..., :, 1]], dim=-1)
-
-
-def axis_angle_to_matrix(aa: Tensor) -> Tensor:
-    """Rodrigues: (..., 3) axis-angle -> (..., 3, 3)."""
-    angle = torch.linalg.vector_norm(aa, dim=-1, keepdim=True).clamp(min=1e-12)
-    x, y, z = (aa / angle).unbind(-1)
-    zero = torch.zeros_like(x)
-    skew = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*aa.shape[:-1], 3, 3)
-    sin, cos = torch.sin(angle)[..., None], torch.cos(angle)[..., None]
-    eye = torch.eye(3, dtype=aa.dtype, device=aa.device)
-    return eye + sin * skew + (1.0 - cos) * (skew @ skew)
 
 
 def matrix_to_axis_angle(rot: Tensor) -> Tensor:

@@ -17,9 +17,10 @@ import pytest
 import torch
 
 from anyhand_hf.hand import HandModel
+from anyhand_hf.hand.lbs import axis_angle_to_matrix
+from anyhand_hf.metrics import pa_mpjpe
 from anyhand_hf.modeling import PRESETS, AnyHandConfig, AnyHandNetD
 from anyhand_hf.modeling.modeling_anyhand import (
-    axis_angle_to_matrix,
     cam_to_translation,
     crop_cam_to_full_translation,
     crop_to_full_pixels,
@@ -378,25 +379,6 @@ def test_loading_another_preset_names_the_mismatch(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # Overfitting (slow)
 # ------------------------------------------------------------------------------------------------
-def pa_mpjpe(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    try:
-        from anyhand_hf.metrics import pa_mpjpe as metric
-    except ImportError:
-        metric = None
-    if metric is not None:
-        return metric(pred, gt)
-    p, g = pred - pred.mean(1, keepdim=True), gt - gt.mean(1, keepdim=True)
-    u, s, vt = torch.linalg.svd(p.transpose(1, 2) @ g)
-    d = torch.sign(torch.linalg.det(u @ vt))
-    s = s.clone()
-    s[:, -1] *= d
-    u = u.clone()
-    u[:, :, -1] *= d[:, None]
-    rot = u @ vt
-    scale = s.sum(-1) / (p ** 2).sum((1, 2))
-    return (scale[:, None, None] * p @ rot - g).norm(dim=-1).mean(-1)
-
-
 def rendered_samples(model: AnyHandNetD, n_scenes: int = 4):
     """2·n_scenes AnyHand rows rendered by SAPIEN (raster) and cropped as WiLoR does (box ×2,
     256×192): ImageNet-normalised pixels, metric depth, camera-frame labels, the full K and
