@@ -44,9 +44,13 @@ def encode_depth_png(depth_m: np.ndarray) -> bytes:
 
 def decode_depth_png(data: bytes) -> np.ndarray:
     """16-bit PNG of millimetres → (H,W) float32 metres, 0 where invalid."""
-    image = Image.open(io.BytesIO(data))
+    return depth_from_image(Image.open(io.BytesIO(data)))
+
+
+def depth_from_image(image: Image.Image) -> np.ndarray:
+    """A decoded 16-bit greyscale image of millimetres → (H,W) float32 metres, 0 where invalid."""
     if image.mode not in ("I;16", "I"):
-        raise ValueError(f"depth PNG must be 16-bit greyscale, got mode {image.mode}")
+        raise ValueError(f"depth must be a 16-bit greyscale PNG of millimetres, got mode {image.mode}")
     return np.asarray(image, dtype=np.float32) / 1000.0
 
 
