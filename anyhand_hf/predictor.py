@@ -34,9 +34,8 @@ from .crop import (
     MIRROR_POINT,
     crop_params,
     mirror_axis_angle,
-    warp_depth,
-    warp_image,
 )
+from .data.transforms import crop_inputs
 from .detect import HandDetector
 
 # Default camera when K is not given: a pinhole with this field of view across the image's
@@ -329,25 +328,22 @@ class AnyHandPredictor:
         for box, right in zip(boxes, sides):
             params = crop_params(box, self.rescale, (h, w))
             flip = not right
-            crops.append(warp_image(img, params, flip=flip))
-            if depth is not None:
-                depth_crops.append(warp_depth(depth, params, flip=flip))
-            else:
-                depth_crops.append(np.zeros((h, w), np.float32))
+            pixels, depth_crop = crop_inputs(img, depth, params, flip, self.image_mean, self.image_std)
+            crops.append(pixels)
+            depth_crops.append(depth_crop if depth_crop is not None else np.zeros((1, h, w), np.float32))
             model_boxes.append(params.box if right else mirror_box_about(params.box, K[0, 2]))
             model_ks.append(K if right else k_mirror)
             crop_boxes.append(params.box)
 
         dtype = next((p.dtype for p in self.model.parameters()), torch.float32) \
             if hasattr(self.model, "parameters") else torch.float32
-        pixels = (np.stack(crops).astype(np.float32) / 255.0 - self.image_mean) / self.image_std
         inputs = {
-            "pixel_values": torch.from_numpy(pixels.transpose(0, 3, 1, 2).copy()).to(self.device, dtype),
+            "pixel_values": torch.from_numpy(np.stack(crops)).to(self.device, dtype),
             "K": torch.from_numpy(np.stack(model_ks)).to(self.device, torch.float32),
             "box": torch.from_numpy(np.stack(model_boxes)).to(self.device, torch.float32),
         }
         if self.use_depth:
-            inputs["depth_values"] = torch.from_numpy(np.stack(depth_crops)[:, None]).to(self.device, torch.float32)
+            inputs["depth_values"] = torch.from_numpy(np.stack(depth_crops)).to(self.device, torch.float32)
         with torch.inference_mode():
             result = self.model(**inputs)
 

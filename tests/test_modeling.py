@@ -381,9 +381,10 @@ def test_loading_another_preset_names_the_mismatch(tmp_path):
 # ------------------------------------------------------------------------------------------------
 def rendered_samples(model: AnyHandNetD, n_scenes: int = 4):
     """2·n_scenes AnyHand rows rendered by SAPIEN (raster) and cropped as WiLoR does (box ×2,
-    256×192): ImageNet-normalised pixels, metric depth, camera-frame labels, the full K and
-    the crop box (so the model's outputs are metric in each view's camera)."""
-    from anyhand_hf.crop import crop_params, to_model_crop_pixels, transform_points_2d, warp_depth, warp_image
+    256×192) by the training transform without augmentation: ImageNet-normalised pixels, metric
+    depth, camera-frame labels, the full K and the crop box (so the model's outputs are metric in
+    each view's camera)."""
+    from anyhand_hf.data.transforms import collate, row_to_example
     from anyhand_hf.generate import render_scene
     from anyhand_hf.render import RenderSettings, SapienRenderer
     from anyhand_hf.scene import SceneConfig, sample_scene
@@ -393,19 +394,10 @@ def rendered_samples(model: AnyHandNetD, n_scenes: int = 4):
         for index in range(n_scenes):
             spec = sample_scene(SceneConfig(), 0, "single_indoor", "train", index, hand)
             rows += render_scene(spec, renderer, hand, texture_size=256)
-    mean, std = torch.tensor(model.config.image_mean), torch.tensor(model.config.image_std)
-    pixels, depths, boxes, kp2d = [], [], [], []
-    for row in rows:
-        params = crop_params(row["bbox"])
-        image = torch.as_tensor(warp_image(row["image"], params), dtype=torch.float32) / 255
-        pixels.append(((image - mean) / std).permute(2, 0, 1))
-        depths.append(torch.as_tensor(warp_depth(row["depth"], params))[None])
-        boxes.append(torch.as_tensor(params.box, dtype=torch.float32))
-        kp2d.append(torch.as_tensor(to_model_crop_pixels(transform_points_2d(row["joints_2d"], params)), dtype=torch.float32))
-    stack = lambda key: torch.stack([torch.as_tensor(r[key]) for r in rows])  # noqa: E731
-    labels = {"joints_3d": stack("joints_3d"), "joints_2d": torch.stack(kp2d), "global_orient": stack("global_orient"),
-              "hand_pose": stack("hand_pose"), "betas": stack("betas")}
-    return torch.stack(pixels), torch.stack(depths), stack("K").float(), torch.stack(boxes), labels
+    c = model.config
+    batch = collate([row_to_example(row, c.image_size, c.image_mean, c.image_std, use_depth=True) for row in rows])
+    labels = {k: batch["labels"][k] for k in ("joints_3d", "joints_2d", "global_orient", "hand_pose", "betas")}
+    return batch["pixel_values"], batch["depth_values"], batch["K"], batch["box"], labels
 
 
 @pytest.mark.slow
