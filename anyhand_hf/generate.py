@@ -19,13 +19,16 @@ import torch
 from .assets import (AssetFolder, background_folder, crop, envmap_folder, indoor_background, procedural_envmap,
                      rotate_yaw, skin_texture, texture_folder)
 from .assets.forearm import forearm_mesh, forearm_skin_texture, pose_forearm, sleeve_texture
+from .assets.objects import MeshFolder, object_texture, planar_uv
+from .color import linear_to_srgb
 from .depth import DepthEstimator, PlaneDepthEstimator, fuse_depth
 from .hand import HandModel
 from .hand.lbs import axis_angle_to_matrix
 from .render import Camera, Light, MeshPart, RenderResult
-from .render.types import LABEL_FOREARM, LABEL_HAND
+from .render.types import LABEL_FOREARM, LABEL_HAND, LABEL_OBJECT
 from .scene import SceneSpec
-from .scene.sampling import float64_hand
+from .scene.sampling import float64_hand, mesh_folder, scene_object
+from .viz import rasterize
 
 SKIN_ROUGHNESS, CLOTH_ROUGHNESS = 0.55, 0.9
 PROCEDURAL = "procedural"
@@ -41,19 +44,23 @@ class AssetLibrary:
     backgrounds: AssetFolder | None = None
     envmaps: AssetFolder | None = None
     textures: AssetFolder | None = None
+    objects: MeshFolder | None = None
 
     @classmethod
-    def from_dirs(cls, backgrounds=None, envmaps=None, textures=None) -> "AssetLibrary":
-        """Raises `AssetFolderError` naming a folder that is missing or holds no usable file."""
+    def from_dirs(cls, backgrounds=None, envmaps=None, textures=None, objects=None) -> "AssetLibrary":
+        """Raises `AssetFolderError` (`ObjectLoadError` for meshes) naming a folder that is
+        missing or holds no usable file."""
         return cls(backgrounds=background_folder(backgrounds) if backgrounds else None,
                    envmaps=envmap_folder(envmaps) if envmaps else None,
-                   textures=texture_folder(textures) if textures else None)
+                   textures=texture_folder(textures) if textures else None,
+                   objects=mesh_folder(str(objects)) if objects else None)
 
     def scene_config(self, config):
         """`config` with the file ids of these folders, so sampled scenes draw from them."""
         ids = lambda folder: folder.ids if folder else ()  # noqa: E731
         return dataclasses.replace(config, background_files=ids(self.backgrounds), envmap_files=ids(self.envmaps),
-                                   skin_texture_files=ids(self.textures))
+                                   skin_texture_files=ids(self.textures),
+                                   object_folder=str(self.objects.path) if self.objects else None)
 
     def load(self, kind: str, file_id: str):
         """Load `file_id` from the `kind` folder ("backgrounds", "envmaps" or "textures")."""
@@ -107,6 +114,42 @@ def mesh_parts(spec: SceneSpec, hand: HandModel, posed: PosedHand, rest_vertices
                               texture=sleeve_texture(forearm, app.sleeve_color, app.sleeve_pattern_seed,
                                                      size=texture_size)))
     return parts
+
+
+def object_part(spec: SceneSpec, assets: "AssetLibrary | None" = None, texture_size: int = 128) -> MeshPart:
+    """The grasped object (label 3) in the world frame, with its file's texture, its pattern
+    (planar-projected) or its plain colour."""
+    o = spec.object
+    obj = scene_object(o, str(assets.objects.path) if assets and assets.objects else None)
+    pose = np.asarray(o.pose)
+    vertices = np.asarray(obj.mesh.vertices) @ pose[:3, :3].T + pose[:3, 3]
+    faces = np.asarray(obj.mesh.faces)
+    look = dict(label=LABEL_OBJECT, roughness=o.roughness, metallic=o.metallic)
+    if obj.texture is not None:
+        return MeshPart("object", vertices, faces, texture=obj.texture, uv=obj.uv, **look)
+    if o.pattern is not None:
+        texture = object_texture(o.pattern, o.color, o.pattern_color, o.pattern_seed % 2**32, texture_size)
+        return MeshPart("object", vertices, faces, texture=texture, uv=planar_uv(np.asarray(obj.mesh.vertices), faces),
+                        **look)
+    return MeshPart("object", vertices, faces, color=linear_to_srgb(o.color), **look)
+
+
+def hand_occlusion(parts: list[MeshPart], view) -> float:
+    """Fraction of the hand's pixels (hand, forearm and object all drawn) that the object hides:
+    1 - visible hand pixels with the object / visible hand pixels without it (z-buffered by
+    `viz.rasterize`, independent of the renderer)."""
+    R, t, K = np.asarray(view.R), np.asarray(view.t), np.asarray(view.K)
+
+    def hand_pixels(selected: list[MeshPart]) -> int:
+        offsets = np.cumsum([0] + [len(p.vertices) for p in selected])
+        faces = np.concatenate([p.faces + o for p, o in zip(selected, offsets)])
+        face_label = np.concatenate([np.full(len(p.faces), p.label) for p in selected])
+        frags = rasterize(np.concatenate([p.vertices for p in selected]) @ R.T + t, faces, K,
+                          (view.height, view.width))
+        return int((face_label[frags.face_id[frags.mask]] == LABEL_HAND).sum())
+
+    alone = hand_pixels([p for p in parts if p.label != LABEL_OBJECT])
+    return 0.0 if alone == 0 else 1.0 - hand_pixels(parts) / alone
 
 
 def scene_lights(spec: SceneSpec) -> list[Light]:
@@ -188,12 +231,26 @@ def view_labels(spec: SceneSpec, view_id: int, posed: PosedHand, labels: np.ndar
     }
 
 
+def object_meta(spec: SceneSpec, view, parts: list[MeshPart]) -> dict:
+    """The object's id, source, kind, scale, grasp and 4×4 pose in this view's camera frame, and
+    the hand's occluded fraction."""
+    o = spec.object
+    world_to_camera = np.eye(4)
+    world_to_camera[:3, :3], world_to_camera[:3, 3] = view.R, view.t
+    return {"object": {"object_id": o.object_id, "source": o.source, "kind": o.kind, "scale": o.scale,
+                       "params": o.params, "grasp_type": o.grasp_type, "grasp_attempts": o.attempts,
+                       "pose_camera": (world_to_camera @ np.asarray(o.pose)).tolist()},
+            "hand_occlusion": hand_occlusion(parts, view)}
+
+
 def render_scene(spec: SceneSpec, renderer, hand: HandModel, depth_estimator: DepthEstimator | None = None,
                  texture_size: int | None = None, assets: AssetLibrary | None = None) -> list[dict]:
     """Both views of one scene as dataset rows (numpy arrays; encoding is the dataset's job).
 
     `image` uint8 (H,W,3); `depth` float32 metres (rendered where `mask` > 0, estimated
     elsewhere, 0 unknown); `mask` uint8 labels (0 background, 1 hand, 2 forearm, 3 object).
+    Interact scenes add the grasped object to the same scene (mutual occlusion, fused depth)
+    and record it and the hand's occluded fraction in `meta`.
     Textures default to the image's size: the hand never covers more pixels than that."""
     if not spec.is_right:
         raise ValueError(f"{spec.scene_id}: the renderer draws right hands; mirror left hands afterwards")
@@ -205,6 +262,8 @@ def render_scene(spec: SceneSpec, renderer, hand: HandModel, depth_estimator: De
         hand_texture, texture_file = loaded.data, loaded.file_id
     size = texture_size or max(spec.views[0].height, spec.views[0].width)
     parts = mesh_parts(spec, hand, posed, rest_vertices, size, hand_texture)
+    if spec.object is not None:
+        parts.append(object_part(spec, assets))
     lights, (envmap, background_file) = scene_lights(spec), scene_envmap(spec, assets)
     backdrops = [None] * len(spec.views)
     if envmap is None:
@@ -225,6 +284,6 @@ def render_scene(spec: SceneSpec, renderer, hand: HandModel, depth_estimator: De
             "view": {k: getattr(view, k) for k in ("fov_y_deg", "distance_m", "up_roll_deg")},
             "depth_background": type(depth_estimator).__name__,
             "background_file": background_file, "hand_texture_file": texture_file,
-        })
+        } | (object_meta(spec, view, parts) if spec.object is not None else {}))
         rows.append(row)
     return rows

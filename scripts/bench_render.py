@@ -10,6 +10,8 @@ was already warm. On a shared machine, compare numbers only within one run.
     python scripts/bench_render.py --sizes 256 512 --repeats 5
     python scripts/bench_render.py --quick          # 128² only, 2 repeats
     python scripts/bench_render.py --end-to-end --sizes 256 --repeats 3   # AnyHand rows vs bare SAPIEN
+    python scripts/bench_render.py --interact --grasps 500 --modes raster --sizes 256 --repeats 3
+        # grasps/s synthesised and verified (acceptance figures), then interact rows/s vs bare SAPIEN
 """
 
 from __future__ import annotations
@@ -126,7 +128,8 @@ def child_end_to_end(args) -> dict:
     count of rt pipelines)."""
     import torch
 
-    from anyhand_hf.generate import camera_of, mesh_parts, pose_hand, render_scene, scene_envmap, scene_lights
+    from anyhand_hf.generate import (camera_of, mesh_parts, object_part, pose_hand, render_scene, scene_envmap,
+                                     scene_lights)
     from anyhand_hf.hand import HandModel
     from anyhand_hf.scene import SceneConfig, sample_scene
 
@@ -144,6 +147,8 @@ def child_end_to_end(args) -> dict:
         def inputs(spec):
             posed, rest = pose_hand(spec, hand)
             parts = mesh_parts(spec, hand, posed, rest, size)
+            if spec.object is not None:
+                parts.append(object_part(spec))
             return [(parts, camera_of(v), scene_lights(spec), spec.ambient, scene_envmap(spec)[0]) for v in spec.views]
 
         jobs = [inputs(sample(i)) for i in range(n + 1)]
@@ -158,6 +163,78 @@ def child_end_to_end(args) -> dict:
     return {"kind": args.child_kind, "config": args.child_config, "mode": args.child_mode, "size": size,
             "spp": args.child_spp if args.child_mode == "rt" else None, "rows": 2 * n,
             "rows_per_s": round(2 * n / seconds, 3)}
+
+
+def interact_grasps(n: int, seed: int = 0, attempts_log: str | None = None) -> dict:
+    """Synthesise `n` accepted grasps as interact scene sampling does (a random hand shape per
+    grasp, objects redrawn after a rejection) and report throughput, the rejection rate and
+    reasons, and the worst accepted penetration, contact distances and physics slip. With
+    `attempts_log`, every attempt is also appended to that JSON-lines file as it happens."""
+    import collections
+
+    import torch
+    from tqdm import tqdm
+
+    from anyhand_hf.hand.priors import BoundedNormalShapePrior
+    from anyhand_hf.scene import SceneConfig
+    from anyhand_hf.scene.sampling import open_right_hand, sample_grasp
+
+    torch.set_num_threads(1)
+    hand, config, log = open_right_hand(), SceneConfig(), []
+    sample_grasp(config, hand, np.zeros(hand.num_betas), np.random.default_rng(seed))  # builds the caches
+    t0 = time.perf_counter()
+    for i in tqdm(range(n), desc="grasps", unit="grasp", file=sys.stderr):
+        rng = np.random.default_rng([seed, i])
+        done = len(log)
+        sample_grasp(config, hand, BoundedNormalShapePrior().sample(rng, 1)[0], rng, log)
+        if attempts_log:
+            with open(attempts_log, "a") as f:
+                for a in log[done:]:
+                    g = a["grasp"]
+                    f.write(json.dumps({"grasp": i, "kind": a["kind"], "grasp_type": a["grasp_type"],
+                                        "reason": a["reason"], "seconds": round(time.perf_counter() - t0, 2)}
+                                       | ({"penetration_m": g.penetration_m, "contacts_m": g.contacts_m,
+                                           "slip_m": g.slip_m} if g else {})) + "\n")
+    seconds = time.perf_counter() - t0
+    accepted = [a["grasp"] for a in log if a["grasp"] is not None]
+    others = [min(d for f, d in g.contacts_m.items() if f != "thumb") for g in accepted]
+    by_type = collections.defaultdict(collections.Counter)
+    for a in log:
+        by_type[a["grasp_type"]][a["reason"]] += 1
+    return {
+        "accepted": len(accepted), "attempts": len(log), "rejection_rate": round(1 - len(accepted) / len(log), 4),
+        "rejections": dict(collections.Counter(a["reason"] for a in log if a["grasp"] is None)),
+        "by_grasp_type": {g: dict(c) for g, c in sorted(by_type.items())},
+        "accepted_by_object": dict(collections.Counter(a["kind"] for a in log if a["grasp"] is not None)),
+        "grasps_per_s": round(len(accepted) / seconds, 3), "attempts_per_s": round(len(log) / seconds, 3),
+        "max_penetration_mm": round(1e3 * max(g.penetration_m for g in accepted), 3),
+        "max_thumb_distance_mm": round(1e3 * max(g.contacts_m["thumb"] for g in accepted), 3),
+        "max_other_finger_distance_mm": round(1e3 * max(others), 3),
+        "max_slip_mm": round(1e3 * max(g.slip_m for g in accepted), 3),
+        "median_slip_mm": round(1e3 * float(np.median([g.slip_m for g in accepted])), 3),
+    }
+
+
+def occlusion_distribution(n_scenes: int, size: int = 256, seed: int = 0) -> dict:
+    """`hand_occlusion` (as `meta` records it) over the views of `n_scenes` interact_indoor
+    scenes: the share above thresholds and quantiles. Geometry only, no SAPIEN render."""
+    import torch
+
+    from anyhand_hf.generate import hand_occlusion, mesh_parts, object_part, pose_hand
+    from anyhand_hf.scene import SceneConfig, sample_scene
+    from anyhand_hf.scene.sampling import open_right_hand
+
+    torch.set_num_threads(1)
+    hand, config, values = open_right_hand(), SceneConfig(width=size, height=size), []
+    for i in range(n_scenes):
+        spec = sample_scene(config, seed, "interact_indoor", "train", i, hand)
+        posed, rest = pose_hand(spec, hand)
+        parts = mesh_parts(spec, hand, posed, rest, texture_size=16) + [object_part(spec)]
+        values += [hand_occlusion(parts, view) for view in spec.views]
+    v = np.asarray(values)
+    return {"images": len(v), "share_above": {t: round(float((v > t).mean()), 3) for t in (0.05, 0.2, 0.4, 0.6)},
+            "quantiles": {q: round(float(np.quantile(v, q)), 3) for q in (0.1, 0.25, 0.5, 0.75, 0.9)},
+            "mean": round(float(v.mean()), 3)}
 
 
 def end_to_end(args, script: str) -> list[dict]:
@@ -201,6 +278,13 @@ def main(argv=None):
     ap.add_argument("--end-to-end", action="store_true",
                     help="AnyHand rows/s end to end vs bare SAPIEN renders of the same scenes (--repeats scenes)")
     ap.add_argument("--config", default="single_indoor", help="scene config for --end-to-end")
+    ap.add_argument("--interact", action="store_true",
+                    help="grasp synthesis figures (--grasps accepted grasps), then --end-to-end rows/s of both "
+                         "interact configs")
+    ap.add_argument("--grasps", type=int, default=500, help="accepted grasps to synthesise with --interact")
+    ap.add_argument("--grasps-log", help="JSON-lines file that gets every grasp attempt as it happens")
+    ap.add_argument("--occlusion-scenes", type=int, default=100,
+                    help="interact scenes (two views each) whose hand occlusion --interact reports")
     ap.add_argument("--child-kind", help=argparse.SUPPRESS)
     ap.add_argument("--child-config", help=argparse.SUPPRESS)
     ap.add_argument("--child-mode", help=argparse.SUPPRESS)
@@ -247,6 +331,19 @@ def main(argv=None):
         report["rt_shader_cache"] = {"marker_present_before": had, "changes_warmed": max(n, 8),
                                      "warm_subprocess_s": None if w is None else round(w, 1)}
     script = os.path.abspath(__file__)
+    if args.interact:
+        report["method"] = ("grasps: in-process, one thread, as interact scene sampling draws them; rows: fresh "
+                            "process per (config, kind, mode), scene 0 warms up, --repeats scenes timed, 2 rows each")
+        report["grasps"] = interact_grasps(args.grasps, attempts_log=args.grasps_log)
+        print(json.dumps(report["grasps"]), file=sys.stderr, flush=True)
+        report["hand_occlusion"] = occlusion_distribution(args.occlusion_scenes)
+        print(json.dumps(report["hand_occlusion"]), file=sys.stderr, flush=True)
+        for config in ("interact_indoor", "interact_envmap"):
+            args.config = config
+            report["results"] += [{"config": config, **entry} for entry in end_to_end(args, script)]
+        report["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+        print(json.dumps(report, indent=1))
+        return
     if args.end_to_end:
         report["method"] = ("fresh process per (kind, mode, spp); scene 0 warms up, --repeats scenes timed, "
                             "2 rows each; bare = SAPIEN render calls only, on the same scenes' meshes")

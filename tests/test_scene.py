@@ -144,7 +144,11 @@ def test_light_counts_kinds_and_shadows(specs):
     kinds = np.array([light.kind for light in lights])
     for kind in ("point", "directional", "spot"):
         assert abs((kinds == kind).mean() - 1 / 3) < 0.04
-    assert abs(np.mean([light.shadow for light in lights]) - 0.5) < 0.03
+    assert abs(np.mean([light.shadow for light in lights if light.kind == "spot"]) - 0.5) < 0.05
+    # SAPIEN's raster shader shadows one directional and three point lights at most
+    for kind, limit, share in (("directional", 1, 0.40), ("point", 3, 0.40)):
+        shadowed = np.array([sum(light.shadow for light in s.lights if light.kind == kind) for s in specs])
+        assert shadowed.max() == limit and abs((shadowed > 0).mean() - share) < 0.05
     for light in lights:
         pos, direction = np.asarray(light.position), np.asarray(light.direction)
         assert 0.5 <= np.linalg.norm(pos) <= 2.0 and np.isclose(np.linalg.norm(direction), 1.0)
@@ -235,8 +239,6 @@ def test_envmap_config(hand, one_thread):
 
 
 def test_bad_configs_and_splits(hand):
-    with pytest.raises(NotImplementedError, match="interact"):
-        sample_scene(SceneConfig(), 0, "interact_indoor", "train", 0, hand)
     with pytest.raises(ValueError, match="unknown config"):
         sample_scene(SceneConfig(), 0, "single_outdoor", "train", 0, hand)
     with pytest.raises(ValueError, match="unknown split"):

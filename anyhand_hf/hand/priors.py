@@ -129,7 +129,7 @@ POSE_MODES: dict[str, PoseMode] = {
     "fist": PoseMode(finger=((72, 6), (88, 6)), thumb=((25, 8), (35, 8), (35, 10)), spread=(0, 2)),
 }
 # How far each finger fans out per unit of spread: index towards the thumb, pinky away.
-_SPREAD_DIRECTION = {"index": -1.0, "middle": 0.0, "ring": 0.6, "pinky": 1.3}
+SPREAD_DIRECTION = {"index": -1.0, "middle": 0.0, "ring": 0.6, "pinky": 1.3}
 
 
 class AnatomicalPosePrior:
@@ -226,7 +226,7 @@ class AnatomicalPosePrior:
                 curl = rank * mode.ulnar_curl
                 angles[joints[0], 0] = rng.normal(m_mcp + curl, s_mcp)
                 angles[joints[1], 0] = rng.normal(m_pip + curl, s_pip)
-                angles[joints[0], 1] = spread * _SPREAD_DIRECTION[finger] + rng.normal(0, mode.splay_sd)
+                angles[joints[0], 1] = spread * SPREAD_DIRECTION[finger] + rng.normal(0, mode.splay_sd)
                 angles[joints, 2] = rng.normal(0, 2, size=3)
             thumb = np.array(FINGER_JOINTS["thumb"]) - 1
             angles[thumb, 0] = [rng.normal(m, s) for m, s in mode.thumb]

@@ -3,8 +3,10 @@
 
 `sample_rng` builds the sample's own generator from
 `SeedSequence([seed, stable_hash(config_name), stable_hash(split), index])` and spawns one child
-stream per part (hand, views, background, lights, appearance, seeds), so changing how one part
-is drawn leaves the others unchanged. Nothing reads a global stream. `sample_scenes` evaluates
+stream per part (hand, views, background, lights, appearance, seeds, object), so changing how
+one part is drawn leaves the others unchanged. Nothing reads a global stream. Interact configs
+draw the hand's shape and orientation from the hand stream, and the object, its material and
+the grasp (which gives the hand pose) from the object stream (`scene.grasp`). `sample_scenes` evaluates
 the hand model for many samples in one batch and gives the same specs as `sample_scene`: the
 hand is placed in float64 with `transl` rounded to 1 nm, and the prior's float32 penetration
 test could only decide differently for a pose within ~1e-8 m of its tolerance.
@@ -14,27 +16,36 @@ Frames, units and colour conventions are those of `anyhand_hf.scene.spec`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 
+from ..assets.objects import GraspObject, MeshFolder, procedural_object, sample_object_params
 from ..assets.skin import skin_albedo
 from ..color import hsv_linear
 from ..hand import HandModel
 from ..hand.priors import AnatomicalPosePrior, BoundedNormalShapePrior, EmpiricalShapePrior
+from .grasp import GraspSynthesizer, suitable_grasps
 from .spec import (
-    AppearanceSpec, BackgroundSpec, CameraView, LightSpec, SceneConfig, SceneSpec,
+    AppearanceSpec, BackgroundSpec, CameraView, LightSpec, ObjectSpec, SceneConfig, SceneSpec,
 )
 
-CONFIGS: dict[str, str] = {"single_envmap": "envmap", "single_indoor": "indoor"}  # config -> background kind
+CONFIGS: dict[str, str] = {"single_envmap": "envmap", "single_indoor": "indoor",  # config -> background kind
+                           "interact_envmap": "envmap", "interact_indoor": "indoor"}
 SPLITS: tuple[str, ...] = ("train", "test")
 SEED_BOUND = 2**53  # seeds are JSON-exact integers
-PARTS: tuple[str, ...] = ("hand", "views", "background", "lights", "appearance", "seeds")
+# Child streams are spawned in this order; a new part goes at the end, so the others keep their draws.
+PARTS: tuple[str, ...] = ("hand", "views", "background", "lights", "appearance", "seeds", "object")
+OBJECT_PATTERNS: tuple[str, ...] = ("stripes", "checker", "dots", "noise")
 BATCH = 256  # hands posed per batch by `sample_scenes`
 MAX_SHAPE_DRAWS = 10
+SHADOW_LIMITS = {"directional": 1, "point": 3, "spot": 10}  # sapien/vulkan_shader/default/deferred.frag
 
 
 def stable_hash(text: str) -> int:
@@ -52,9 +63,6 @@ def sample_rng(seed: int, config_name: str, split: str, index: int) -> np.random
 
 def check_config_name(config_name: str, split: str) -> str:
     """The background kind of a config; clear errors for unknown or unimplemented ones."""
-    if config_name.startswith("interact_"):
-        raise NotImplementedError(f"config {config_name!r}: the interact (hand-object) branch is not "
-                                  f"implemented yet; available: {sorted(CONFIGS)}")
     if config_name not in CONFIGS:
         raise ValueError(f"unknown config {config_name!r}; available: {sorted(CONFIGS)}")
     if split not in SPLITS:
@@ -89,13 +97,23 @@ def sample_batch(config: SceneConfig, seed: int, config_name: str, split: str, i
                  hand: HandModel, background_kind: str) -> list[SceneSpec]:
     streams = [dict(zip(PARTS, sample_rng(seed, config_name, split, i).spawn(len(PARTS)))) for i in indices]
     hand_rngs = [s["hand"] for s in streams]
-    weights = tuple(sorted(config.pose_mode_weights.items())) if config.pose_mode_weights else None
-    betas, hand_pose, modes = sample_shapes_and_poses(config, hand, pose_prior(hand, weights), hand_rngs)
+    grasps = None
+    if config_name.startswith("interact_"):
+        shaped = [sample_shape_and_grasp(config, hand, s["hand"], s["object"]) for s in streams]
+        betas, grasps = np.stack([b for b, _ in shaped]), [g for _, g in shaped]
+        hand_pose, modes = np.stack([g.hand_pose for g in grasps]), [f"grasp_{g.grasp_type}" for g in grasps]
+    else:
+        weights = tuple(sorted(config.pose_mode_weights.items())) if config.pose_mode_weights else None
+        betas, hand_pose, modes = sample_shapes_and_poses(config, hand, pose_prior(hand, weights), hand_rngs)
     global_orient = np.stack([uniform_rotvec(rng) for rng in hand_rngs])
     vertices, keypoints = posed_hands(hand, betas, hand_pose, global_orient)
     # The world origin is the posed hand's centre (the mean of its vertices). Rounded to 1 nm,
     # `transl` does not depend on float64 rounding noise (which differs with batch and machine).
     transl = np.round(-vertices.mean(1), 9)
+    objects = [None] * len(indices)
+    if grasps is not None:
+        objects = [placed_object(g, hand_to_world(hand, b, go, t))
+                   for g, b, go, t in zip(grasps, betas, global_orient, transl)]
     specs = []
     for k, (index, rngs) in enumerate(zip(indices, streams)):
         placed_vertices, placed_keypoints = vertices[k] + transl[k], keypoints[k] + transl[k]
@@ -108,7 +126,7 @@ def sample_batch(config: SceneConfig, seed: int, config_name: str, split: str, i
             betas=betas[k].tolist(), hand_pose=hand_pose[k].tolist(), global_orient=global_orient[k].tolist(),
             transl=transl[k].tolist(), pose_mode=modes[k], is_right=True, views=views, lights=lights,
             ambient=ambient, appearance=sample_appearance(config, rngs["appearance"]), background=background,
-            render_seed=draw_seed(rngs["seeds"])))
+            render_seed=draw_seed(rngs["seeds"]), object=objects[k]))
     return specs
 
 
@@ -326,6 +344,13 @@ def sample_lights(config: SceneConfig, rng: np.random.Generator,
     """1–5 lights around the hand and the ambient colour (a scaled background dominant colour)."""
     count = int(rng.integers(config.light_count[0], config.light_count[1] + 1))
     lights = [sample_light(config, rng) for _ in range(count)]
+    # SAPIEN's raster shader casts shadows from at most SHADOW_LIMITS[kind] lights of a kind (and
+    # fails otherwise); later ones are unshadowed, decided after every draw so the rest of the
+    # scene's randomness is unchanged.
+    for kind, limit in SHADOW_LIMITS.items():
+        shadowed = [k for k, light in enumerate(lights) if light.kind == kind and light.shadow]
+        for k in shadowed[limit:]:
+            lights[k] = dataclasses.replace(lights[k], shadow=False)
     ambient = float(rng.uniform(*config.ambient_scale)) * np.asarray(dominant_color)
     return lights, ambient.tolist()
 
@@ -369,3 +394,114 @@ def sample_appearance(config: SceneConfig, rng: np.random.Generator) -> Appearan
                           albedo=skin_albedo(tone, hue, saturation, anchors=config.skin_tone_anchors).tolist(),
                           texture_source=texture_source, texture_seed=draw_seed(rng), forearm=forearm,
                           sleeve_color=sleeve_color, sleeve_pattern_seed=draw_seed(rng) if sleeved else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Interact: object and grasp
+
+
+@dataclass(frozen=True)
+class SampledGrasp:
+    """A grasp found for one sample: the hand pose and the object (pose in the canonical hand
+    frame, i.e. `global_orient` = 0 and `transl` = 0)."""
+
+    hand_pose: np.ndarray
+    grasp_type: str
+    object_pose: np.ndarray
+    object: ObjectSpec  # its `pose` is filled in by `placed_object`
+
+
+class GraspNotFound(RuntimeError):
+    """No grasp was accepted within `SceneConfig.max_grasp_attempts`."""
+
+
+@lru_cache(maxsize=4)
+def grasp_synthesizer(hand: HandModel) -> GraspSynthesizer:
+    return GraspSynthesizer(float64_hand(hand), pose_prior(hand, None))
+
+
+@lru_cache(maxsize=4)
+def mesh_folder(path: str) -> MeshFolder:
+    return MeshFolder(path)
+
+
+@lru_cache(maxsize=64)
+def _mesh_object(path: str, file_id: str) -> GraspObject:
+    return mesh_folder(path).load(file_id)
+
+
+def scene_object(spec: ObjectSpec, object_folder: str | None = None) -> GraspObject:
+    """The geometry of a spec's object: procedural from its parameters, or its mesh file."""
+    if spec.source == "procedural":
+        return procedural_object(spec.kind, spec.params, spec.object_id)
+    if object_folder is None:
+        raise ValueError(f"the scene's object is the mesh file {spec.source!r} but no object folder was given")
+    return _mesh_object(object_folder, spec.source)
+
+
+def sample_grasp(config: SceneConfig, hand: HandModel, betas: np.ndarray, rng: np.random.Generator,
+                 log: list[dict] | None = None) -> SampledGrasp:
+    """An object, a grasp of it by the hand of shape `betas`, and the object's material; a new
+    object is drawn after each rejected grasp. Every attempt is appended to `log` when given
+    (object kind, grasp type, "accepted" or the reason for rejection, the grasp's measurements)."""
+    synthesizer = grasp_synthesizer(hand)
+    for attempt in range(1, config.max_grasp_attempts + 1):
+        if config.object_folder:
+            ids = mesh_folder(config.object_folder).ids
+            obj = _mesh_object(config.object_folder, ids[rng.integers(len(ids))])
+            kind, params = "mesh", {}
+        else:
+            kind = pick(rng, config.object_kind_weights)
+            params = sample_object_params(kind, rng)
+            obj = procedural_object(kind, params, object_id=f"{kind}-{attempt}")
+        weights = {g: w for g, w in config.grasp_type_weights.items() if g in suitable_grasps(obj)}
+        if not weights:
+            continue
+        grasp_type = pick(rng, weights)
+        result = synthesizer.synthesize(obj, betas, grasp_type, rng)
+        if log is not None:
+            log.append({"kind": kind, "grasp_type": grasp_type, "reason": result.reason, "grasp": result.grasp})
+        if result.grasp is None:
+            continue
+        patterned = rng.uniform() < config.object_pattern_prob
+        spec = ObjectSpec(
+            kind=kind, source=obj.source, object_id=kind if obj.source == "procedural" else obj.object_id,
+            params=params, scale=obj.scale,
+            color=hsv_linear(rng.uniform(), rng.uniform(0.0, 0.9), rng.uniform(0.1, 0.95)).tolist(),
+            pattern=OBJECT_PATTERNS[rng.integers(len(OBJECT_PATTERNS))] if patterned else None,
+            pattern_color=hsv_linear(rng.uniform(), rng.uniform(0.0, 0.9), rng.uniform(0.1, 0.95)).tolist()
+            if patterned else None,
+            pattern_seed=draw_seed(rng), roughness=float(rng.uniform(*config.object_roughness)),
+            metallic=float(rng.uniform() < config.object_metallic_prob), grasp_type=grasp_type,
+            pose=np.eye(4).tolist(), attempts=attempt)
+        return SampledGrasp(result.grasp.hand_pose, grasp_type, result.grasp.object_pose, spec)
+    raise GraspNotFound(f"no accepted grasp in {config.max_grasp_attempts} attempts; raise max_grasp_attempts "
+                        "or check the object folder's meshes")
+
+
+def sample_shape_and_grasp(config: SceneConfig, hand: HandModel, hand_rng: np.random.Generator,
+                           object_rng: np.random.Generator) -> tuple[np.ndarray, SampledGrasp]:
+    """A hand shape and a grasp by it; a shape that finds no grasp (an extreme one) is redrawn,
+    as single-hand sampling redraws shapes that admit no pose."""
+    for _ in range(MAX_SHAPE_DRAWS):
+        betas = sample_betas(config, hand, hand_rng)
+        try:
+            return betas, sample_grasp(config, hand, betas, object_rng)
+        except GraspNotFound:
+            continue
+    raise GraspNotFound(f"no grasp for {MAX_SHAPE_DRAWS} hand shapes of {config.max_grasp_attempts} attempts each")
+
+
+def hand_to_world(hand: HandModel, betas: np.ndarray, global_orient: np.ndarray, transl: np.ndarray) -> np.ndarray:
+    """(4,4) map from the canonical hand frame to the world: MANO turns the hand by
+    `global_orient` about its rest wrist joint J0, then adds `transl`: x -> R (x - J0) + J0 + transl."""
+    with torch.no_grad():
+        j0 = float64_hand(hand)(betas=torch.as_tensor(betas[None], dtype=torch.float64)).joints[0, 0].numpy()
+    R = Rotation.from_rotvec(global_orient).as_matrix()
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R, j0 + transl - R @ j0
+    return T
+
+
+def placed_object(grasp: SampledGrasp, hand_to_world_T: np.ndarray) -> ObjectSpec:
+    return dataclasses.replace(grasp.object, pose=(hand_to_world_T @ grasp.object_pose).tolist())

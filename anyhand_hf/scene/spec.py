@@ -113,6 +113,21 @@ class SceneConfig:
         default_factory=lambda: {"bare": 1.0, "short_sleeve": 1.0, "long_sleeve": 1.0})
     sleeve_saturation: tuple[float, float] = (0.0, 0.9)
     sleeve_value: tuple[float, float] = (0.1, 0.9)
+    # Interact configs: an object kind by weight (procedural), or a mesh file of `object_folder`
+    # (a path; uniform over its files) when given; the grasp type by weight among those that fit
+    # the object (`grasp.suitable_grasps`); a new object and grasp are drawn after a rejected
+    # grasp, up to `max_grasp_attempts`. Material: colour in HSV (sRGB), a two-colour pattern
+    # with probability `object_pattern_prob`, roughness and metallic uniform.
+    object_kind_weights: dict[str, float] = field(default_factory=lambda: {
+        "box": 1.0, "cylinder": 1.0, "bottle": 1.0, "mug": 1.0, "sphere": 1.0, "tool": 1.0, "torus": 0.5,
+        "plate": 0.5})
+    object_folder: str | None = None
+    grasp_type_weights: dict[str, float] = field(default_factory=lambda: {
+        "power": 2.0, "precision": 1.0, "tripod": 1.0, "lateral": 1.0})
+    max_grasp_attempts: int = 60
+    object_pattern_prob: float = 0.5
+    object_roughness: tuple[float, float] = (0.2, 0.9)
+    object_metallic_prob: float = 0.15
 
     def __post_init__(self) -> None:
         if set(self.light_kind_weights) - set(LIGHT_KINDS) or set(self.forearm_weights) - set(FOREARM_STYLES):
@@ -206,9 +221,34 @@ class BackgroundSpec:
 
 
 @dataclass(frozen=True)
+class ObjectSpec:
+    """The grasped object of an interact scene. `source` is "procedural" (built from `kind` and
+    `params`, metres) or a mesh file id of the config's `object_folder` (`kind` "mesh");
+    `scale` is what the file was multiplied by to be in metres. `pose` (4×4) maps the object
+    frame to the world. Material: `color` and `pattern_color` linear RGB, `pattern` None or a
+    pattern name of `assets.objects.object_texture`. `grasp_type` and `attempts` (grasps tried
+    before this one was accepted) record how the grasp was found."""
+
+    kind: str
+    source: str
+    object_id: str
+    params: dict[str, float]
+    scale: float
+    color: Vec3
+    pattern: str | None
+    pattern_color: Vec3 | None
+    pattern_seed: int
+    roughness: float
+    metallic: float
+    grasp_type: str
+    pose: list[list[float]]
+    attempts: int
+
+
+@dataclass(frozen=True)
 class SceneSpec:
-    """One scene: a posed right hand at the world origin, two cameras, lights, appearance and
-    background. See the module docstring for frames and units."""
+    """One scene: a posed right hand at the world origin (holding `object` in interact configs),
+    two cameras, lights, appearance and background. See the module docstring for frames and units."""
 
     scene_id: str
     seed: int
@@ -227,6 +267,7 @@ class SceneSpec:
     appearance: AppearanceSpec
     background: BackgroundSpec
     render_seed: int
+    object: ObjectSpec | None = None  # interact configs only
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -240,7 +281,8 @@ class SceneSpec:
                       "views": [CameraView(**v) for v in d["views"]],
                       "lights": [LightSpec(**light) for light in d["lights"]],
                       "appearance": AppearanceSpec(**d["appearance"]),
-                      "background": BackgroundSpec(**d["background"])})
+                      "background": BackgroundSpec(**d["background"]),
+                      "object": ObjectSpec(**d["object"]) if d.get("object") else None})
 
     @classmethod
     def from_json(cls, text: str) -> "SceneSpec":
