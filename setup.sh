@@ -4,6 +4,7 @@
 # lavapipe Vulkan driver so SAPIEN can render on the CPU. Idempotent: a second run is quick.
 #   EXTRAS=render,train bash setup.sh   # choose extras (default: dev = everything the tests use)
 #   ANYHAND_SKIP_VULKAN=1 bash setup.sh # skip the Vulkan driver step (no root, or done by hand)
+#   ANYHAND_SKIP_BROWSER=1 bash setup.sh # skip Chromium for the Space's browser test
 set -euo pipefail
 cd "$(dirname "$0")"
 EXTRAS="${EXTRAS:-dev}"
@@ -25,5 +26,9 @@ fi
 # SAPIEN renders through Vulkan: lavapipe on the CPU unless an NVIDIA driver is present.
 if [ "${ANYHAND_SKIP_VULKAN:-0}" != 1 ]; then
   bash scripts/install_vulkan.sh
+fi
+# The Space's browser test drives Debian's Chromium with Playwright (dev extra only).
+if [[ ",$EXTRAS," == *,dev,* && "${ANYHAND_SKIP_BROWSER:-0}" != 1 ]]; then
+  bash scripts/install_browser.sh
 fi
 echo "anyhand-hf ready in $VENV (extras: $EXTRAS)"
