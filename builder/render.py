@@ -2,9 +2,10 @@
 
 Raster renderers live as long as their process (`process_renderer`): SAPIEN compiles its
 shaders when the first renderer of a process draws and again whenever every renderer was
-dropped (~20 s on lavapipe). There is one per config: a renderer that has shown an
-environment map keeps a constant one afterwards (SAPIEN cannot unset it), which lights later
-indoor scenes differently, so a shard's pixels would depend on what its worker drew before.
+dropped (~20 s on lavapipe). There is one per config: a renderer that drew an indoor scene,
+then an environment-map scene, draws later indoor scenes a few grey levels differently (seen
+on lavapipe, SAPIEN 3.0.3; cause not found), so a shard's pixels would depend on what its
+worker drew before. Within a config they do not (tests/test_builder.py).
 In ray-traced mode on lavapipe every scene change after the first `DEFAULT_WARM_CHANGES` of a
 process recompiles the ray-tracing pipeline (tens of seconds; see
 `anyhand_hf.render.sapien_renderer`), so a ray-traced worker renders each batch of that many

@@ -335,13 +335,14 @@ class SapienRenderer:
             )
         self._light_entities.append(comp.entity)
 
-    def _set_envmap(self, envmap, ambient) -> None:
+    def _set_envmap(self, envmap) -> None:
         if envmap is None:
             if self._envmap_key is None:
                 return
             # Unsetting a cubemap (render_system.cubemap = None) segfaults SAPIEN 3.0.3 on the
-            # next picture; a constant map of the ambient colour is what "no map" shows.
-            envmap = np.broadcast_to(np.asarray(ambient, np.float32), (4, 8, 3))
+            # next picture; a black map adds no light, as no map does (the ambient light is set
+            # on its own), so a scene renders the same whatever this renderer drew before.
+            envmap = np.zeros((4, 8, 3), np.float32)
         if isinstance(envmap, (str, os.PathLike)):
             path = Path(envmap)
             if not path.is_file():
@@ -402,7 +403,7 @@ class SapienRenderer:
         for light in lights:
             self._add_light(light, centre, radius)
         self._scene.set_ambient_light([float(a) for a in ambient])
-        self._set_envmap(envmap, ambient)
+        self._set_envmap(envmap)
 
         raster, rt = self._camera_pair(camera.width, camera.height)
         self._set_camera(raster, camera)
