@@ -115,6 +115,7 @@ class GraspObject:
     sdf: Callable[[np.ndarray], np.ndarray]
     convex_pieces: list[np.ndarray]
     scale: float = 1.0
+    origin: np.ndarray = field(default_factory=lambda: np.zeros(3))  # the file's origin in the object frame
     texture: np.ndarray | None = None  # (H,W,3) uint8 from the file, with `uv`
     uv: dict[str, np.ndarray] | None = None
 
@@ -251,7 +252,8 @@ def material_colors(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_mesh_object(path: str | os.PathLike, object_id: str | None = None) -> GraspObject:
-    """A mesh file (.obj/.glb/.ply/...) as an object in metres, centred at its bounding-box centre.
+    """A mesh file (.obj/.glb/.ply/...) as an object in metres, centred at its bounding-box centre
+    (`origin`: where the file's origin lands, for poses given in the file's frame).
 
     Units: a mesh whose longest side exceeds 2.5 m is taken to be in millimetres (> 250) or
     centimetres (> 2.5) and scaled, with a warning; one that is still outside 2–25 cm after that
@@ -283,7 +285,8 @@ def load_mesh_object(path: str | os.PathLike, object_id: str | None = None) -> G
         warnings.warn(f"{path}: longest side {longest * scale:.3f} m is outside the hand range "
                       f"{SIZE_RANGE_M} m; used as is", stacklevel=2)
     mesh.apply_scale(scale)
-    mesh.apply_translation(-mesh.bounds.mean(0))
+    origin = -mesh.bounds.mean(0)
+    mesh.apply_translation(origin)
     texture, uv = _mesh_texture(mesh)
     solid = mesh if mesh.is_watertight else mesh.convex_hull
     if not mesh.is_watertight:
@@ -294,7 +297,7 @@ def load_mesh_object(path: str | os.PathLike, object_id: str | None = None) -> G
     render_mesh = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
     return GraspObject(object_id=object_id, source=object_id, mesh=render_mesh,
                        sdf=lambda x: -query.signed_distance(x), convex_pieces=pieces, scale=scale,
-                       texture=texture, uv=uv)
+                       origin=origin, texture=texture, uv=uv)
 
 
 def _mesh_texture(mesh: trimesh.Trimesh) -> tuple[np.ndarray | None, dict | None]:

@@ -6,7 +6,8 @@
 stream per part (hand, views, background, lights, appearance, seeds, object), so changing how
 one part is drawn leaves the others unchanged. Nothing reads a global stream. Interact configs
 draw the hand's shape and orientation from the hand stream, and the object, its material and
-the grasp (which gives the hand pose) from the object stream (`scene.grasp`). `sample_scenes` evaluates
+the grasp (which gives the hand pose) from the object stream (`scene.grasp`, or a GraspXL folder:
+`scene.graspxl`). `sample_scenes` evaluates
 the hand model for many samples in one batch and gives the same specs as `sample_scene`: the
 hand is placed in float64 with `transl` rounded to 1 nm, and the prior's float32 penetration
 test could only decide differently for a pose within ~1e-8 m of its tolerance.
@@ -21,17 +22,19 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from ..assets.objects import GraspObject, MeshFolder, procedural_object, sample_object_params
+from ..assets.objects import GraspObject, MeshFolder, load_mesh_object, procedural_object, sample_object_params
 from ..assets.skin import skin_albedo
 from ..color import hsv_linear
 from ..hand import HandModel
 from ..hand.priors import AnatomicalPosePrior, BoundedNormalShapePrior, EmpiricalShapePrior
 from .grasp import GraspSynthesizer, suitable_grasps
+from .graspxl import GraspXLError, GraspXLFolder, ManoReference, hold_frame, sequence_grasp
 from .spec import (
     AppearanceSpec, BackgroundSpec, CameraView, LightSpec, ObjectSpec, SceneConfig, SceneSpec,
 )
@@ -436,6 +439,8 @@ def scene_object(spec: ObjectSpec, object_folder: str | None = None) -> GraspObj
         return procedural_object(spec.kind, spec.params, spec.object_id)
     if object_folder is None:
         raise ValueError(f"the scene's object is the mesh file {spec.source!r} but no object folder was given")
+    if spec.kind == "graspxl":
+        return graspxl_object(object_folder, spec.source)
     return _mesh_object(object_folder, spec.source)
 
 
@@ -463,26 +468,69 @@ def sample_grasp(config: SceneConfig, hand: HandModel, betas: np.ndarray, rng: n
             log.append({"kind": kind, "grasp_type": grasp_type, "reason": result.reason, "grasp": result.grasp})
         if result.grasp is None:
             continue
-        patterned = rng.uniform() < config.object_pattern_prob
-        spec = ObjectSpec(
-            kind=kind, source=obj.source, object_id=kind if obj.source == "procedural" else obj.object_id,
-            params=params, scale=obj.scale,
-            color=hsv_linear(rng.uniform(), rng.uniform(0.0, 0.9), rng.uniform(0.1, 0.95)).tolist(),
-            pattern=OBJECT_PATTERNS[rng.integers(len(OBJECT_PATTERNS))] if patterned else None,
-            pattern_color=hsv_linear(rng.uniform(), rng.uniform(0.0, 0.9), rng.uniform(0.1, 0.95)).tolist()
-            if patterned else None,
-            pattern_seed=draw_seed(rng), roughness=float(rng.uniform(*config.object_roughness)),
-            metallic=float(rng.uniform() < config.object_metallic_prob), grasp_type=grasp_type,
-            pose=np.eye(4).tolist(), attempts=attempt)
+        spec = object_spec(config, rng, kind, kind if obj.source == "procedural" else obj.object_id, obj.source,
+                           params, obj.scale, grasp_type, attempt)
         return SampledGrasp(result.grasp.hand_pose, grasp_type, result.grasp.object_pose, spec)
     raise GraspNotFound(f"no accepted grasp in {config.max_grasp_attempts} attempts; raise max_grasp_attempts "
                         "or check the object folder's meshes")
 
 
+def object_spec(config: SceneConfig, rng: np.random.Generator, kind: str, object_id: str, source: str,
+                params: dict[str, float], scale: float, grasp_type: str, attempts: int) -> ObjectSpec:
+    """The object's spec with its material drawn (pose filled in by `placed_object`)."""
+    patterned = rng.uniform() < config.object_pattern_prob
+    return ObjectSpec(
+        kind=kind, source=source, object_id=object_id, params=params, scale=scale,
+        color=hsv_linear(rng.uniform(), rng.uniform(0.0, 0.9), rng.uniform(0.1, 0.95)).tolist(),
+        pattern=OBJECT_PATTERNS[rng.integers(len(OBJECT_PATTERNS))] if patterned else None,
+        pattern_color=hsv_linear(rng.uniform(), rng.uniform(0.0, 0.9), rng.uniform(0.1, 0.95)).tolist()
+        if patterned else None,
+        pattern_seed=draw_seed(rng), roughness=float(rng.uniform(*config.object_roughness)),
+        metallic=float(rng.uniform() < config.object_metallic_prob), grasp_type=grasp_type,
+        pose=np.eye(4).tolist(), attempts=attempts)
+
+
+@lru_cache(maxsize=4)
+def graspxl_folder(path: str) -> GraspXLFolder:
+    return GraspXLFolder(path)
+
+
+@lru_cache(maxsize=4)
+def mano_reference(path: str) -> ManoReference:
+    return ManoReference.from_file(path)
+
+
+@lru_cache(maxsize=64)
+def graspxl_object(folder: str, mesh_id: str) -> GraspObject:
+    """A GraspXL mesh as is: its sequences pose it in metres, so a unit guess would break them."""
+    obj = load_mesh_object(Path(folder) / mesh_id, mesh_id)
+    if obj.scale != 1.0:
+        raise GraspXLError(f"{Path(folder) / mesh_id}: GraspXL meshes are in metres, this one looks "
+                           f"{obj.scale}x off (longest side {obj.extents.max() / obj.scale:.3g})")
+    return obj
+
+
+def sample_graspxl(config: SceneConfig, hand: HandModel, rng: np.random.Generator) -> SampledGrasp:
+    """A grasp from `config.graspxl_dir`: a sequence uniformly, a frame of its hold
+    (`graspxl.hold_frame`), carried over to `hand` at MANO's mean shape (zero betas)."""
+    folder = graspxl_folder(config.graspxl_dir)
+    sequence = folder.sequence(folder.ids[rng.integers(len(folder.ids))])
+    frame = hold_frame(sequence.num_frames, rng)
+    mesh_id = folder.mesh_id(sequence)
+    obj = graspxl_object(config.graspxl_dir, mesh_id)
+    hand_pose, object_pose = sequence_grasp(sequence, frame, mano_reference(config.graspxl_mano),
+                                            float64_hand(hand).rest_joints[0].numpy(), obj.origin)
+    spec = object_spec(config, rng, "graspxl", sequence.object_id, mesh_id, {}, obj.scale, "graspxl", 1)
+    return SampledGrasp(hand_pose, "graspxl", object_pose, spec)
+
+
 def sample_shape_and_grasp(config: SceneConfig, hand: HandModel, hand_rng: np.random.Generator,
                            object_rng: np.random.Generator) -> tuple[np.ndarray, SampledGrasp]:
     """A hand shape and a grasp by it; a shape that finds no grasp (an extreme one) is redrawn,
-    as single-hand sampling redraws shapes that admit no pose."""
+    as single-hand sampling redraws shapes that admit no pose. GraspXL grasps were made by
+    MANO's mean hand, so they keep its shape (zero betas)."""
+    if config.graspxl_dir:
+        return np.zeros(hand.num_betas), sample_graspxl(config, hand, object_rng)
     for _ in range(MAX_SHAPE_DRAWS):
         betas = sample_betas(config, hand, hand_rng)
         try:

@@ -122,6 +122,11 @@ class SceneConfig:
         "box": 1.0, "cylinder": 1.0, "bottle": 1.0, "mug": 1.0, "sphere": 1.0, "tool": 1.0, "torus": 0.5,
         "plate": 0.5})
     object_folder: str | None = None
+    # GraspXL: an unpacked GraspXL download (`scene.graspxl`) replaces synthesis and the object
+    # library: a MANO sequence uniformly, a frame of its hold, the mean hand shape. `graspxl_mano`
+    # is the user's MANO_RIGHT file (.pkl/.npz), whose mean pose GraspXL's poses are relative to.
+    graspxl_dir: str | None = None
+    graspxl_mano: str | None = None
     grasp_type_weights: dict[str, float] = field(default_factory=lambda: {
         "power": 2.0, "precision": 1.0, "tripod": 1.0, "lateral": 1.0})
     max_grasp_attempts: int = 60
@@ -136,6 +141,8 @@ class SceneConfig:
             raise ValueError(f"light_count must be 1 <= min <= max, got {self.light_count}")
         if self.num_views < 1 or self.width < 2 or self.height < 2:
             raise ValueError("need num_views >= 1 and an image of at least 2x2 pixels")
+        if self.graspxl_dir and not self.graspxl_mano:
+            raise ValueError("graspxl_dir needs graspxl_mano: GraspXL's poses are relative to MANO's mean pose")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -223,7 +230,8 @@ class BackgroundSpec:
 @dataclass(frozen=True)
 class ObjectSpec:
     """The grasped object of an interact scene. `source` is "procedural" (built from `kind` and
-    `params`, metres) or a mesh file id of the config's `object_folder` (`kind` "mesh");
+    `params`, metres) or a mesh file id of the config's `object_folder` (`kind` "mesh") or of its
+    `graspxl_dir` (`kind` and `grasp_type` "graspxl", `object_id` GraspXL's);
     `scale` is what the file was multiplied by to be in metres. `pose` (4×4) maps the object
     frame to the world. Material: `color` and `pattern_color` linear RGB, `pattern` None or a
     pattern name of `assets.objects.object_texture`. `grasp_type` and `attempts` (grasps tried
