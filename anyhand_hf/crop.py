@@ -265,6 +265,17 @@ def mirror_axis_angle(rotations) -> np.ndarray:
     return r * np.tile(MIRROR_AXIS_ANGLE, r.shape[-1] // 3)
 
 
+def mirrored_box_and_intrinsics(box, K) -> tuple[np.ndarray, np.ndarray]:
+    """The box and intrinsics the model gets for a left hand, seen as a right hand in the image
+    mirrored about the principal point's column: that image is what the camera `G K D` sees of
+    the mirrored world `D X` (`D = diag(-1, 1, 1)`), and `G K D` is `K` with its skew negated;
+    the box becomes `(2 cx - x1, y0, 2 cx - x0, y1)`."""
+    box, K = np.asarray(box, np.float64), np.array(K, np.float64)
+    cx = K[0, 2]
+    K[0, 1] *= -1.0
+    return np.array([2.0 * cx - box[2], box[1], 2.0 * cx - box[0], box[3]]), K
+
+
 def _check_K(K) -> np.ndarray:
     k = np.asarray(K, dtype=np.float64)
     if k.shape != (3, 3) or not np.all(np.isfinite(k)):

@@ -34,6 +34,7 @@ from .crop import (
     MIRROR_POINT,
     crop_params,
     mirror_axis_angle,
+    mirrored_box_and_intrinsics,
 )
 from .data.transforms import crop_inputs
 from .detect import HandDetector
@@ -184,11 +185,6 @@ def _check_boxes(boxes: Any) -> np.ndarray:
     return b
 
 
-def mirror_box_about(box: np.ndarray, cx: float) -> np.ndarray:
-    """A box xyxy mirrored about the column ``u = cx``: ``(2 cx - x1, y0, 2 cx - x0, y1)``."""
-    return np.array([2.0 * cx - box[2], box[1], 2.0 * cx - box[0], box[3]])
-
-
 def _numpy(x: Any) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().to("cpu", torch.float64).numpy()
@@ -323,16 +319,15 @@ class AnyHandPredictor:
                        sides: list[bool], scores: list[float]) -> list[HandPrediction]:
         h, w = self.image_size
         crops, depth_crops, model_boxes, model_ks, crop_boxes = [], [], [], [], []
-        k_mirror = K.copy()
-        k_mirror[0, 1] *= -1.0  # G K D: K with its skew negated (see the module doc)
         for box, right in zip(boxes, sides):
             params = crop_params(box, self.rescale, (h, w))
             flip = not right
             pixels, depth_crop = crop_inputs(img, depth, params, flip, self.image_mean, self.image_std)
             crops.append(pixels)
             depth_crops.append(depth_crop if depth_crop is not None else np.zeros((1, h, w), np.float32))
-            model_boxes.append(params.box if right else mirror_box_about(params.box, K[0, 2]))
-            model_ks.append(K if right else k_mirror)
+            model_box, model_K = (params.box, K) if right else mirrored_box_and_intrinsics(params.box, K)
+            model_boxes.append(model_box)
+            model_ks.append(model_K)
             crop_boxes.append(params.box)
 
         dtype = next((p.dtype for p in self.model.parameters()), torch.float32) \

@@ -204,3 +204,19 @@ def test_matches_the_model_crop_convention():
     assert np.abs(ours - theirs).max() < 1e-9
     back = crop_to_full_pixels(torch.tensor(ours)[None], torch.tensor(p.box)[None], (256, 192))[0].numpy()
     assert np.abs(back - pts).max() < 1e-9
+
+
+def test_mirrored_box_and_intrinsics_see_the_mirrored_world():
+    from anyhand_hf.crop import mirrored_box_and_intrinsics
+
+    rng = np.random.default_rng(5)
+    K = np.array([[500.0, 3.0, 140.0], [0.0, 510.0, 120.0], [0.0, 0.0, 1.0]])
+    points = rng.uniform([-0.2, -0.2, 0.5], [0.2, 0.2, 1.5], (50, 3))
+    uv = (points @ K.T)[:, :2] / points[:, 2:]
+    box = np.array([*uv.min(0), *uv.max(0)])
+    mirrored_box, mirrored_K = mirrored_box_and_intrinsics(box, K)
+    mirrored_points = points * [-1.0, 1.0, 1.0]  # D X
+    mirrored_uv = (mirrored_points @ mirrored_K.T)[:, :2] / mirrored_points[:, 2:]
+    np.testing.assert_allclose(mirrored_uv, np.c_[2 * K[0, 2] - uv[:, 0], uv[:, 1]], atol=1e-9)
+    np.testing.assert_allclose(mirrored_box, [*mirrored_uv.min(0), *mirrored_uv.max(0)], atol=1e-9)
+    np.testing.assert_allclose(mirrored_box_and_intrinsics(mirrored_box, mirrored_K)[1], K)

@@ -29,6 +29,7 @@ from ..crop import (
     crop_params,
     mirror_axis_angle,
     mirror_points_3d,
+    mirrored_box_and_intrinsics,
     sample_augmentation,
     to_model_crop_pixels,
     transform_points_2d,
@@ -131,13 +132,7 @@ def row_to_example(row: dict[str, Any], image_size: Sequence[int], image_mean: S
     if use_depth:
         example["depth_values"] = depth
     if augmentation is None:
-        box = params.box
-        if flip:  # the full image mirrored about the principal point's column keeps K, skew negated
-            from ..predictor import mirror_box_about  # the predictor imports this module
-
-            box = mirror_box_about(box, K[0, 2])
-            K = K.copy()
-            K[0, 1] *= -1.0
+        box, K = mirrored_box_and_intrinsics(params.box, K) if flip else (params.box, K)
         example["K"] = K.astype(np.float32)
         example["box"] = box.astype(np.float32)
     if row.get("joints_3d") is None:
